@@ -1,0 +1,159 @@
+"""FaceNet backbones on facenet-pytorch's ``InceptionResnetV1``.
+
+- ``facenet``: David Sandberg's 20170512-110547 release (128-d, MS-Celeb-1M), converted
+  offline from its Keras file (see :mod:`.keras_facenet`). The default.
+- ``facenet-vggface2`` / ``facenet-casia``: facenet-pytorch's 512-d releases, downloaded by
+  facenet-pytorch when online or read from a local state dict named by a setting.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelNotFoundError
+from ..faces import Face
+from .base import Backbone, crop_face, l2_normalize
+
+log = logging.getLogger(__name__)
+
+
+def prewhiten(batch: np.ndarray) -> np.ndarray:
+    """Per-image standardisation, as the 20170512 model was trained."""
+    x = batch.astype(np.float32)
+    axes = tuple(range(1, x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    std = x.std(axis=axes, keepdims=True)
+    std_adj = np.maximum(std, 1.0 / np.sqrt(x[0].size))
+    return ((x - mean) / std_adj).astype(np.float32)
+
+
+def fixed_standardize(batch: np.ndarray) -> np.ndarray:
+    """facenet-pytorch's standardisation for its VGGFace2 / CASIA releases."""
+    return (batch.astype(np.float32) - 127.5) / 128.0
+
+
+class InceptionResnetBackbone(Backbone):
+    """Crop → standardise → InceptionResnetV1 → (optionally mirror-average) → unit vector.
+
+    Args:
+        model: an ``InceptionResnetV1`` in eval mode, weights loaded.
+        name: registry name.
+        embedding_size: output size of the model.
+        margin: pixels added around the detector box before resizing to 160×160.
+        standardize: ``prewhiten`` or ``fixed_standardize``.
+        flip: average the embedding of each face with that of its mirror image.
+        device: torch device.
+        batch_size: faces per forward pass.
+    """
+
+    image_size = 160
+
+    def __init__(self, model, *, name: str, embedding_size: int, margin: float, standardize,
+                 flip: bool = True, device: str = "cpu", batch_size: int = 32) -> None:
+        import torch
+
+        self.name = name
+        self.embedding_size = embedding_size
+        self.margin = margin
+        self.standardize = standardize
+        self.flip = flip
+        self.device = device
+        self.batch_size = batch_size
+        self._torch = torch
+        self.model = model.to(device).eval().to(memory_format=torch.channels_last)
+        self._lock = threading.Lock()
+
+    @property
+    def cache_key(self) -> str:
+        return f"{self.name}-m{self.margin:g}{'-flip' if self.flip else ''}"
+
+    def describe(self) -> dict:
+        return {**super().describe(), "margin": self.margin, "flip_average": self.flip,
+                "input_size": self.image_size, "standardization": self.standardize.__name__}
+
+    def crops(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
+        if not faces:
+            return np.zeros((0, self.image_size, self.image_size, 3), np.uint8)
+        return np.stack([crop_face(image, f.box, self.image_size, self.margin) for f in faces])
+
+    def embed(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
+        return self.embed_crops(self.crops(image, faces))
+
+    def embed_many(self, items: list[tuple[np.ndarray, list[Face]]]) -> list[np.ndarray]:
+        crops = [self.crops(image, faces) for image, faces in items]
+        counts = [len(c) for c in crops]
+        if not sum(counts):
+            return [np.zeros((0, self.embedding_size), np.float32) for _ in items]
+        flat = self.embed_crops(np.concatenate(crops))
+        return np.split(flat, np.cumsum(counts)[:-1])
+
+    def embed_crops(self, crops: np.ndarray) -> np.ndarray:
+        """Embed ``(N, 160, 160, 3)`` uint8 face crops."""
+        if len(crops) == 0:
+            return np.zeros((0, self.embedding_size), np.float32)
+        out = []
+        for start in range(0, len(crops), self.batch_size):
+            x = self.standardize(crops[start:start + self.batch_size])
+            out.append(self._forward(x))
+        return l2_normalize(np.concatenate(out))
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        t = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        t = t.to(self.device).contiguous(memory_format=torch.channels_last)
+        with self._lock, torch.inference_mode():
+            emb = self.model(t)
+            if self.flip:
+                emb = torch.nn.functional.normalize(emb, dim=1) + torch.nn.functional.normalize(
+                    self.model(torch.flip(t, dims=[3])), dim=1)
+        return emb.float().cpu().numpy()
+
+
+def load_facenet(models_dir: Path, *, device: str = "cpu", flip: bool = True) -> InceptionResnetBackbone:
+    """The default offline backbone: FaceNet 20170512-110547 (128-d)."""
+    import torch
+
+    from .keras_facenet import EMBEDDING_SIZE, build_model, verify_weights
+
+    path = verify_weights(models_dir)
+    model = build_model(EMBEDDING_SIZE)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return InceptionResnetBackbone(model, name="facenet", embedding_size=EMBEDDING_SIZE, margin=32,
+                                   standardize=prewhiten, flip=flip, device=device)
+
+
+def load_facenet_pytorch_release(release: str, weights: Path | None, *, device: str = "cpu",
+                                 flip: bool = True) -> InceptionResnetBackbone:
+    """facenet-pytorch's 512-d ``vggface2`` or ``casia-webface`` model.
+
+    With ``weights`` set, reads that local state dict (keys of facenet-pytorch's release; the
+    classifier ``logits.*`` is ignored). Otherwise asks facenet-pytorch, which uses its cached
+    download or fetches it; offline without a cached copy, raises :class:`ModelNotFoundError`.
+    """
+    import torch
+    from facenet_pytorch import InceptionResnetV1
+
+    name = {"vggface2": "facenet-vggface2", "casia-webface": "facenet-casia"}[release]
+    env = {"vggface2": "FACEREC_FACENET_VGGFACE2_WEIGHTS", "casia-webface": "FACEREC_FACENET_CASIA_WEIGHTS"}[release]
+    if weights is not None:
+        if not Path(weights).is_file():
+            raise ModelNotFoundError(f"{name}: weights file {weights} does not exist (set by {env})")
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        state = {k: v for k, v in state.items() if not k.startswith("logits.")}
+        model = InceptionResnetV1(pretrained=None, classify=False)
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise ModelNotFoundError(f"{name}: {weights} is not an InceptionResnetV1 state dict: {exc}") from None
+    else:
+        try:
+            model = InceptionResnetV1(pretrained=release, classify=False)
+        except Exception as exc:  # network errors come in many types
+            raise ModelNotFoundError(
+                f"{name}: could not load facenet-pytorch's '{release}' weights ({type(exc).__name__}: {exc}). "
+                f"Offline, download the state dict elsewhere and point {env} at the file.") from None
+    return InceptionResnetBackbone(model.eval(), name=name, embedding_size=512, margin=0,
+                                   standardize=fixed_standardize, flip=flip, device=device)

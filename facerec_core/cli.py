@@ -1,0 +1,170 @@
+"""Command line: ``python -m facerec_core <command>`` or ``facerec <command>``."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .errors import FacerecError
+from .settings import Settings
+
+log = logging.getLogger("facerec_core")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env().replace(
+        lfw_dir=getattr(args, "lfw_dir", None), lfw_protocol_dir=getattr(args, "lfw_protocol_dir", None),
+        artifacts_dir=getattr(args, "artifacts_dir", None), models_dir=getattr(args, "models_dir", None),
+        cache_dir=getattr(args, "cache_dir", None), backbone=getattr(args, "backbone", None),
+        device=getattr(args, "device", None), min_face_size=getattr(args, "min_face_size", None),
+        workers=getattr(args, "workers", None), data_dir=getattr(args, "data_dir", None))
+
+
+def _print_json(obj) -> None:
+    json.dump(obj, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def cmd_setup(args) -> int:
+    from .backbones.keras_facenet import prepare_weights
+
+    path = prepare_weights(_settings(args).models_dir, h5_path=args.h5, force=args.force)
+    print(f"FaceNet weights ready: {path}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .training import TrainConfig, train_lfw
+
+    cfg = TrainConfig(min_images=args.min_images, seed=args.seed, identifier=args.identifier,
+                      max_people=args.max_people, target_far=args.far, verification=not args.no_verification)
+    report = train_lfw(_settings(args), cfg)
+    _print_summary(report)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .training import TrainConfig, train_lfw
+
+    cfg = TrainConfig(min_images=args.min_images, seed=args.seed, identifier="auto",
+                      max_people=args.max_people, verification=not args.no_verification)
+    report = train_lfw(_settings(args), cfg, save=False)
+    if args.json:
+        _print_json({k: v for k, v in report.items() if k != "per_person"})
+    else:
+        _print_summary(report)
+    return 0
+
+
+def _print_summary(report: dict) -> None:
+    cols = ["accuracy", "macro_precision", "macro_recall", "macro_f1", "weighted_f1"]
+    rows = [("original design", report["original_design"])]
+    rows += [(f"{k} ({report['backbone']})", v) for k, v in report["identifiers"].items()]
+    print(f"{'':28}" + "".join(f"{c:>17}" for c in cols))
+    for name, m in rows:
+        print(f"{name:28}" + "".join(f"{m[c]:>17.4f}" if c in m else f"{'-':>17}" for c in cols))
+    d = report["data"]
+    print(f"\n{d['people']} people, {d['images']} images ({d['train_images']} train / {d['test_images']} test); "
+          f"detection: {d['detection']}")
+    print(f"deployed identifier: {report['chosen_identifier']}; open-set threshold "
+          f"{report['open_set']['threshold']:.4f} (FAR {report['open_set']['target_far']:.2%})")
+    v = report.get("verification")
+    if v:
+        print(f"LFW View-2: {v['accuracy_mean']:.4%} ± {v['accuracy_std']:.4%}; "
+              f"TAR@FAR=0.1%: {v['tar_at_far_0.1%']:.4f}; threshold {v['threshold']:.4f}")
+
+
+def cmd_predict(args) -> int:
+    from .recognizer import Recognizer
+
+    rec = Recognizer.load(_settings(args), require_model=not args.no_model)
+    results, failed = [], 0
+    for path in args.images:
+        try:
+            faces = rec.recognize(path, threshold=args.threshold, top_k=args.top_k)
+            results.append({"image": str(path), "faces": [f.to_dict() for f in faces]})
+        except FacerecError as exc:
+            failed += 1
+            results.append({"image": str(path), "error": str(exc)})
+    _print_json(results)
+    return 1 if failed == len(args.images) else 0
+
+
+def cmd_verify(args) -> int:
+    from .recognizer import Recognizer
+
+    rec = Recognizer.load(_settings(args), require_model=False)
+    result = rec.verify(args.image_a, args.image_b, threshold=args.threshold)
+    _print_json(result.to_dict())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="facerec", description="Face detection and recognition, offline.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp, data=False):
+        sp.add_argument("--backbone", help="embedding model (default: FACEREC_BACKBONE or facenet)")
+        sp.add_argument("--device", choices=["cpu", "cuda", "auto"], help="torch device (default auto)")
+        sp.add_argument("--artifacts-dir", type=Path, help="trained model folder")
+        sp.add_argument("--models-dir", type=Path, help="backbone weights folder")
+        sp.add_argument("--min-face-size", type=int, help="smallest face to detect, pixels")
+        if data:
+            sp.add_argument("--lfw-dir", type=Path, help="LFW folder (default: FACEREC_LFW_DIR)")
+            sp.add_argument("--lfw-protocol-dir", type=Path, help="folder with pairs.txt (default: beside the LFW folder)")
+            sp.add_argument("--cache-dir", type=Path, help="embedding cache folder")
+            sp.add_argument("--workers", type=int, help="processes for bulk embedding")
+            sp.add_argument("--min-images", type=int, default=2, help="keep people with at least N images")
+            sp.add_argument("--max-people", type=int, help="keep only the N people with most images")
+            sp.add_argument("--seed", type=int, default=42)
+            sp.add_argument("--no-verification", action="store_true", help="skip LFW View-2")
+
+    sp = sub.add_parser("setup", help="download and convert the default FaceNet weights (once)")
+    sp.add_argument("--models-dir", type=Path)
+    sp.add_argument("--h5", type=Path, help="use this facenet_keras.h5 instead of downloading")
+    sp.add_argument("--force", action="store_true", help="convert again")
+    sp.set_defaults(func=cmd_setup)
+
+    sp = sub.add_parser("train", help="train on LFW and save artifacts")
+    common(sp, data=True)
+    sp.add_argument("--identifier", choices=["auto", "svm", "nn"], default="auto")
+    sp.add_argument("--far", type=float, default=0.01, help="target false-accept rate for the threshold")
+    sp.set_defaults(func=cmd_train)
+
+    sp = sub.add_parser("evaluate", help="evaluate on LFW without saving (prints the metrics table)")
+    common(sp, data=True)
+    sp.add_argument("--json", action="store_true", help="print the full report as JSON")
+    sp.set_defaults(func=cmd_evaluate)
+
+    sp = sub.add_parser("predict", help="recognize every face in images; prints JSON")
+    common(sp)
+    sp.add_argument("images", nargs="+", type=Path)
+    sp.add_argument("--threshold", type=float, help="open-set threshold (cosine); default from the model")
+    sp.add_argument("--top-k", type=int, default=3)
+    sp.add_argument("--no-model", action="store_true", help="detect and embed only, without a trained model")
+    sp.set_defaults(func=cmd_predict)
+
+    sp = sub.add_parser("verify", help="are the faces in two images the same person?")
+    common(sp)
+    sp.add_argument("image_a", type=Path)
+    sp.add_argument("image_b", type=Path)
+    sp.add_argument("--threshold", type=float)
+    sp.set_defaults(func=cmd_verify)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except FacerecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (InterruptedError, KeyboardInterrupt):
+        print("interrupted", file=sys.stderr)
+        return 130

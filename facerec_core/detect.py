@@ -1,0 +1,78 @@
+"""Face detection with MTCNN (facenet-pytorch; its weights ship inside the wheel)."""
+from __future__ import annotations
+
+import logging
+import threading
+
+import numpy as np
+
+from .faces import Face
+
+log = logging.getLogger(__name__)
+
+
+class FaceDetector:
+    """Finds every face in an RGB image and returns :class:`Face` records.
+
+    Args:
+        min_face_size: smallest face, in pixels, that MTCNN's image pyramid looks for.
+        threshold: faces scoring below this are dropped.
+        device: a torch device string (``cpu``, ``cuda``).
+    """
+
+    def __init__(self, min_face_size: int = 20, threshold: float = 0.9, device: str = "cpu") -> None:
+        from facenet_pytorch import MTCNN
+
+        self.min_face_size = int(min_face_size)
+        self.threshold = float(threshold)
+        self.device = device
+        self._mtcnn = MTCNN(min_face_size=self.min_face_size, keep_all=True, device=device)
+        # MTCNN modules are stateless at inference, but the pyramid settings are attributes:
+        # the lock keeps concurrent callers with different min sizes from mixing them.
+        self._lock = threading.Lock()
+
+    def detect(self, image: np.ndarray, *, min_face_size: int | None = None,
+               threshold: float | None = None) -> list[Face]:
+        """All faces in ``image`` (RGB uint8), largest first."""
+        return self.detect_batch([image], min_face_size=min_face_size, threshold=threshold)[0]
+
+    def detect_batch(self, images: list[np.ndarray], *, min_face_size: int | None = None,
+                     threshold: float | None = None) -> list[list[Face]]:
+        """Detect faces in several images; images of equal size run as one batch."""
+        min_size = self.min_face_size if min_face_size is None else int(min_face_size)
+        thresh = self.threshold if threshold is None else float(threshold)
+        results: list[list[Face]] = [[] for _ in images]
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, img in enumerate(images):
+            by_shape.setdefault(img.shape, []).append(i)
+        with self._lock:
+            self._mtcnn.min_face_size = min_size
+            for indices in by_shape.values():
+                batch = np.stack([images[i] for i in indices]) if len(indices) > 1 else images[indices[0]]
+                boxes, probs, points = self._mtcnn.detect(batch, landmarks=True)
+                if len(indices) == 1:
+                    boxes, probs, points = [boxes], [probs], [points]
+                for i, b, p, lm in zip(indices, boxes, probs, points):
+                    results[i] = _to_faces(b, p, lm, thresh)
+        return results
+
+
+def _to_faces(boxes, probs, points, threshold: float) -> list[Face]:
+    if boxes is None:
+        return []
+    # With numpy 2, facenet-pytorch can hand back object arrays: make them numeric.
+    boxes = np.asarray(np.stack(list(boxes)), dtype=np.float64).reshape(-1, 4)
+    probs = np.asarray(list(probs), dtype=np.float64).reshape(-1)
+    points = np.asarray(np.stack(list(points)), dtype=np.float64).reshape(-1, 5, 2)
+    faces = [Face(box=tuple(float(v) for v in b), det_score=float(p), landmarks=lm)
+             for b, p, lm in zip(boxes, probs, points) if p >= threshold]
+    faces.sort(key=lambda f: f.width * f.height, reverse=True)
+    return faces
+
+
+def central_face(faces: list[Face], image_shape: tuple[int, ...]) -> Face | None:
+    """The face whose centre is nearest the image centre (LFW labels the central person)."""
+    if not faces:
+        return None
+    cy, cx = image_shape[0] / 2, image_shape[1] / 2
+    return min(faces, key=lambda f: (f.center[0] - cx) ** 2 + (f.center[1] - cy) ** 2)

@@ -1,0 +1,26 @@
+"""Exceptions raised by facerec_core. Every error names the input or file it is about."""
+from __future__ import annotations
+
+
+class FacerecError(Exception):
+    """Base class for every error this library raises on purpose."""
+
+
+class ImageError(FacerecError, ValueError):
+    """An input could not be read as an image (not an image, corrupt, truncated, too large)."""
+
+
+class ModelNotFoundError(FacerecError, FileNotFoundError):
+    """Model weights are missing; the message says how to provide them."""
+
+
+class WeightsIntegrityError(FacerecError):
+    """A weights file exists but is not the file we expect (hash mismatch, wrong content)."""
+
+
+class ArtifactError(FacerecError):
+    """Trained artifacts are missing, edited, or were made for another backbone."""
+
+
+class DatasetError(FacerecError):
+    """A dataset folder or protocol file is missing or malformed."""

@@ -1,0 +1,106 @@
+"""Metrics and protocols: closed-set identification, LFW View-2 verification, open-set DIR/FAR."""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import accuracy_score, classification_report, precision_recall_fscore_support
+
+# The original design's figures (people with >= 2 images, 80/20 split), for side-by-side tables.
+ORIGINAL_DESIGN = {"accuracy": 0.80, "macro_precision": 0.63, "macro_recall": 0.70, "weighted_f1": 0.70}
+
+
+def closed_set_metrics(y_true, y_pred) -> dict[str, float]:
+    """Accuracy, macro precision / recall / F1 and weighted F1 (labels absent from both are ignored)."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    labels = np.unique(y_true)  # per-person scores over the people in the test split
+    p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+    _, _, wf, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="weighted", zero_division=0)
+    return {"accuracy": float(accuracy_score(y_true, y_pred)), "macro_precision": float(p),
+            "macro_recall": float(r), "macro_f1": float(f), "weighted_f1": float(wf), "n_test": int(len(y_true))}
+
+
+def per_person_report(y_true, y_pred, train_counts: dict[str, int] | None = None) -> list[dict]:
+    """One row per person in the test split: precision, recall, F1, support, training images."""
+    labels = np.unique(np.asarray(y_true))
+    rep = classification_report(y_true, y_pred, labels=labels, output_dict=True, zero_division=0)
+    rows = []
+    for name in labels:
+        r = rep[str(name)]
+        rows.append({"person": str(name), "precision": r["precision"], "recall": r["recall"],
+                     "f1": r["f1-score"], "support": int(r["support"]),
+                     "train_images": int((train_counts or {}).get(str(name), 0))})
+    return rows
+
+
+def best_threshold(scores: np.ndarray, same: np.ndarray) -> float:
+    """The cosine threshold with the highest pair accuracy (ties: the middle of the best run)."""
+    order = np.argsort(scores)
+    s, t = scores[order], same[order].astype(bool)
+    # threshold between consecutive scores: accept s >= thr
+    candidates = np.concatenate([[s[0] - 1e-6], (s[:-1] + s[1:]) / 2, [s[-1] + 1e-6]])
+    # accuracy when accepting everything at index >= i
+    pos_above = np.concatenate([np.cumsum(t[::-1])[::-1], [0]])
+    neg_below = np.concatenate([[0], np.cumsum(~t)])
+    acc = (pos_above + neg_below) / len(s)
+    best = np.flatnonzero(acc == acc.max())
+    return float(candidates[best[len(best) // 2]])
+
+
+def verification_10fold(scores: np.ndarray, same: np.ndarray, folds: np.ndarray) -> dict:
+    """LFW View-2: for each fold, pick the threshold on the other 9 folds, measure on this one."""
+    scores, same, folds = np.asarray(scores, float), np.asarray(same, bool), np.asarray(folds)
+    accs, thresholds = [], []
+    for k in np.unique(folds):
+        train, test = folds != k, folds == k
+        thr = best_threshold(scores[train], same[train])
+        accs.append(float(((scores[test] >= thr) == same[test]).mean()))
+        thresholds.append(thr)
+    return {"accuracy_mean": float(np.mean(accs)), "accuracy_std": float(np.std(accs)),
+            "fold_accuracies": accs, "thresholds": thresholds, "threshold": float(np.mean(thresholds)),
+            "tar_at_far_0.1%": tar_at_far(scores, same, 0.001), "tar_at_far_1%": tar_at_far(scores, same, 0.01),
+            "n_pairs": int(len(scores))}
+
+
+def tar_at_far(scores: np.ndarray, same: np.ndarray, far: float) -> float:
+    """True-accept rate at the threshold that accepts at most ``far`` of the impostor pairs."""
+    scores, same = np.asarray(scores, float), np.asarray(same, bool)
+    imp = np.sort(scores[~same])[::-1]
+    k = int(np.floor(far * len(imp)))
+    thr = np.nextafter(imp[k], np.inf) if k < len(imp) else -np.inf
+    return float((scores[same] >= thr).mean())
+
+
+def roc_curve_points(scores: np.ndarray, same: np.ndarray, n: int = 200) -> dict[str, list[float]]:
+    """False-accept and true-accept rates over a grid of thresholds (for plots)."""
+    scores, same = np.asarray(scores, float), np.asarray(same, bool)
+    thr = np.quantile(scores, np.linspace(0, 1, n))
+    far = [float((scores[~same] >= t).mean()) for t in thr]
+    tar = [float((scores[same] >= t).mean()) for t in thr]
+    return {"threshold": thr.tolist(), "far": far, "tar": tar}
+
+
+def open_set_metrics(known_scores: np.ndarray, known_correct: np.ndarray, unknown_scores: np.ndarray,
+                     fars=(0.01, 0.001)) -> dict:
+    """Open-set identification (DIR at FAR).
+
+    Args:
+        known_scores: the score of each known probe's top answer.
+        known_correct: whether that top answer is the right person (rank-1 correct).
+        unknown_scores: the top score of each probe whose person is not in the gallery.
+    Returns rank-1, and for each FAR the threshold and DIR (detected and identified rate): the
+    share of known probes both correct and scoring at or above the threshold at which that
+    share of unknown probes is (wrongly) accepted.
+    """
+    known_scores = np.asarray(known_scores, float)
+    known_correct = np.asarray(known_correct, bool)
+    imp = np.sort(np.asarray(unknown_scores, float))[::-1]
+    out = {"rank1": float(known_correct.mean()), "n_known": int(len(known_scores)), "n_unknown": int(len(imp))}
+    for far in fars:
+        k = int(np.floor(far * len(imp)))
+        thr = float(np.nextafter(imp[k], np.inf)) if k < len(imp) else float("-inf")
+        out[f"dir_at_far_{far:g}"] = float((known_correct & (known_scores >= thr)).mean())
+        out[f"threshold_at_far_{far:g}"] = thr
+    grid = np.unique(np.concatenate([imp, [np.inf]]))
+    curve_far = [float((imp >= t).mean()) for t in grid[::max(1, len(grid) // 200)]]
+    curve_dir = [float((known_correct & (known_scores >= t)).mean()) for t in grid[::max(1, len(grid) // 200)]]
+    out["curve"] = {"far": curve_far, "dir": curve_dir}
+    return out

@@ -1,0 +1,81 @@
+"""The :class:`Face` record: the one thing that travels through detect → embed → identify."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+UNKNOWN = "unknown"
+
+
+@dataclasses.dataclass
+class Match:
+    """One candidate identity for a face, with its similarity (cosine, higher is closer)."""
+
+    name: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "score": round(float(self.score), 4)}
+
+
+@dataclasses.dataclass
+class Face:
+    """A detected face. Each pipeline stage reads it and fills in its own fields.
+
+    Attributes:
+        box: ``(x1, y1, x2, y2)`` in pixels of the original image.
+        det_score: the detector's confidence in ``[0, 1]``.
+        landmarks: ``(5, 2)`` array: left eye, right eye, nose, left and right mouth corner.
+        embedding: unit-length vector filled in by a backbone.
+        identity: a known name, ``"unknown"``, or ``None`` before identification.
+        confidence: the score behind ``identity`` (see :mod:`facerec_core.identify` for its meaning).
+        matches: the best candidate identities, best first.
+        detected: ``False`` for a face box that was assumed (e.g. the centre of an aligned
+            dataset photo where the detector found nothing), not found by the detector.
+    """
+
+    box: tuple[float, float, float, float]
+    det_score: float
+    landmarks: np.ndarray | None = None
+    embedding: np.ndarray | None = None
+    identity: str | None = None
+    confidence: float | None = None
+    matches: list[Match] = dataclasses.field(default_factory=list)
+    detected: bool = True
+    note: str | None = None
+
+    @property
+    def width(self) -> float:
+        return self.box[2] - self.box[0]
+
+    @property
+    def height(self) -> float:
+        return self.box[3] - self.box[1]
+
+    @property
+    def size(self) -> float:
+        """The shorter side of the box, in pixels."""
+        return min(self.width, self.height)
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return ((self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2)
+
+    @property
+    def is_known(self) -> bool:
+        return self.identity not in (None, UNKNOWN)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (no embedding: it is large and biometric)."""
+        return {
+            "box": [round(float(v), 1) for v in self.box],
+            "det_score": round(float(self.det_score), 4),
+            "landmarks": None if self.landmarks is None else np.round(self.landmarks, 1).tolist(),
+            "identity": self.identity,
+            "confidence": None if self.confidence is None else round(float(self.confidence), 4),
+            "matches": [m.to_dict() for m in self.matches],
+            "detected": self.detected,
+            "note": self.note,
+        }

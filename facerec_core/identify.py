@@ -1,0 +1,174 @@
+"""Identifiers over face embeddings, shaped like scikit-learn estimators, and the open-set rule.
+
+Scores: every embedding is unit length, so similarities are cosines in ``[-1, 1]`` (1 = the
+same vector). The open-set rule accepts the chosen person only when the probe's cosine to the
+nearest stored embedding of that person reaches the threshold; otherwise the answer is
+``"unknown"``. The threshold is calibrated for a target false-accept rate (see
+:func:`calibrate_threshold`) and stored with the model.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.preprocessing import LabelEncoder
+from sklearn.svm import SVC
+
+from .faces import UNKNOWN, Match
+
+log = logging.getLogger(__name__)
+
+
+def _softmax(z: np.ndarray, axis: int = 1) -> np.ndarray:
+    z = z - z.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+class _GalleryMixin:
+    """Keeps the training embeddings per class for the open-set distance test and top-k matches."""
+
+    def _store_gallery(self, X: np.ndarray, y_idx: np.ndarray) -> None:
+        self.gallery_ = np.asarray(X, dtype=np.float32)
+        self.gallery_labels_ = np.asarray(y_idx)
+
+    def class_similarities(self, X: np.ndarray) -> np.ndarray:
+        """``(n, n_classes)``: each probe's cosine to the nearest stored embedding of each class."""
+        sims = np.asarray(X, dtype=np.float32) @ self.gallery_.T
+        out = np.full((len(sims), len(self.classes_)), -1.0, dtype=np.float32)
+        np.maximum.at(out.T, self.gallery_labels_, sims.T)
+        return out
+
+
+class NearestNeighborIdentifier(_GalleryMixin, ClassifierMixin, BaseEstimator):
+    """Cosine nearest neighbour: a probe is the person whose nearest stored embedding is closest.
+
+    Args:
+        temperature: scale of the softmax that turns class similarities into ``predict_proba``.
+    """
+
+    def __init__(self, temperature: float = 0.05) -> None:
+        self.temperature = temperature
+
+    def fit(self, X: np.ndarray, y) -> "NearestNeighborIdentifier":
+        self.encoder_ = LabelEncoder().fit(y)
+        self.classes_ = self.encoder_.classes_
+        self._store_gallery(X, self.encoder_.transform(y))
+        return self
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        return self.class_similarities(X)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.classes_[np.argmax(self.class_similarities(X), axis=1)]
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return _softmax(self.class_similarities(X) / self.temperature)
+
+
+class SVMIdentifier(_GalleryMixin, ClassifierMixin, BaseEstimator):
+    """An RBF-kernel SVM (the original design) with ``C`` and ``gamma`` chosen by stratified
+    cross-validation on the training data only.
+
+    Args:
+        C, gamma: fixed hyperparameters; when either is ``None`` both are searched over
+            ``param_grid`` with ``cv``-fold stratified cross-validation.
+        param_grid: candidate values, ``{"C": [...], "gamma": [...]}``.
+        cv: number of folds (classes with fewer samples than folds still train in every fold).
+        n_jobs: parallel fits during the search.
+        random_state: seed of the fold shuffling.
+    """
+
+    def __init__(self, C: float | None = None, gamma: float | None = None, param_grid: dict | None = None,
+                 cv: int = 3, n_jobs: int = 1, random_state: int = 0, temperature: float = 0.05) -> None:
+        self.C = C
+        self.gamma = gamma
+        self.param_grid = param_grid
+        self.cv = cv
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.temperature = temperature
+
+    def fit(self, X: np.ndarray, y) -> "SVMIdentifier":
+        import warnings
+
+        self.encoder_ = LabelEncoder().fit(y)
+        self.classes_ = self.encoder_.classes_
+        y_idx = self.encoder_.transform(y)
+        self._store_gallery(X, y_idx)
+        if self.C is None or self.gamma is None:
+            grid = self.param_grid or {"C": [1.0, 10.0, 100.0], "gamma": [0.5, 1.0, 2.0]}
+            folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
+            search = GridSearchCV(SVC(kernel="rbf"), grid, cv=folds, n_jobs=self.n_jobs, scoring="accuracy")
+            with warnings.catch_warnings():
+                # classes with fewer members than folds: expected on LFW's long tail
+                warnings.filterwarnings("ignore", message="The least populated class")
+                search.fit(X, y_idx)
+            self.best_params_ = dict(search.best_params_)
+            self.cv_results_ = {k: np.asarray(v).tolist() for k, v in search.cv_results_.items()
+                                if k in ("params", "mean_test_score", "std_test_score")}
+            log.info("SVM grid search: best %s (cv accuracy %.4f)", self.best_params_, search.best_score_)
+        else:
+            self.best_params_ = {"C": self.C, "gamma": self.gamma}
+        self.svc_ = SVC(kernel="rbf", decision_function_shape="ovr", **self.best_params_).fit(X, y_idx)
+        return self
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        return self.svc_.decision_function(X)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.classes_[self.svc_.predict(X)]
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities from the one-vs-rest decision values (a softmax; not Platt-calibrated,
+        which is too costly with thousands of classes and one or two samples per class)."""
+        d = self.decision_function(X)
+        if d.ndim == 1:
+            d = np.stack([-d, d], axis=1)
+        return _softmax(d / max(self.temperature, 1e-6) / 20.0)
+
+
+def identify(classifier, X: np.ndarray, threshold: float, top_k: int = 3):
+    """Open-set decisions for probes ``X``.
+
+    Returns ``(names, scores, matches)``: the chosen name or ``"unknown"``, the cosine between the
+    probe and the nearest stored embedding of the chosen person, and the ``top_k`` best people by
+    that cosine.
+    """
+    X = np.atleast_2d(np.asarray(X, dtype=np.float32))
+    if len(X) == 0:
+        return [], np.zeros(0, np.float32), []
+    sims = classifier.class_similarities(X)
+    chosen = classifier.predict(X)
+    chosen_idx = classifier.encoder_.transform(chosen)
+    scores = sims[np.arange(len(X)), chosen_idx]
+    names = [str(c) if s >= threshold else UNKNOWN for c, s in zip(chosen, scores)]
+    k = min(top_k, sims.shape[1])
+    order = np.argsort(-sims, axis=1)[:, :k]
+    matches = [[Match(str(classifier.classes_[j]), float(sims[i, j])) for j in order[i]] for i in range(len(X))]
+    return names, scores, matches
+
+
+def impostor_scores(X: np.ndarray, y) -> np.ndarray:
+    """For each sample, its best cosine to any *other* person's sample: how a stranger scores
+    against a gallery (each person in turn plays the stranger)."""
+    X = np.asarray(X, dtype=np.float32)
+    y = np.asarray(y)
+    out = np.empty(len(X), dtype=np.float32)
+    for start in range(0, len(X), 1024):
+        sims = X[start:start + 1024] @ X.T
+        sims[y[start:start + 1024, None] == y[None, :]] = -1.0
+        out[start:start + 1024] = sims.max(axis=1)
+    return out
+
+
+def calibrate_threshold(impostors: np.ndarray, far: float = 0.01) -> float:
+    """The smallest threshold at which at most ``far`` of the impostor scores are accepted."""
+    impostors = np.sort(np.asarray(impostors, dtype=np.float64))
+    if len(impostors) == 0:
+        raise ValueError("no impostor scores to calibrate on")
+    k = int(np.floor(far * len(impostors)))
+    # accept s >= t: put t just above the (k+1)-th largest score
+    return float(np.nextafter(impostors[len(impostors) - k - 1], np.inf))

@@ -1,0 +1,111 @@
+"""Every path and knob in one place, read from environment variables with sane defaults.
+
+CLI options and the dashboard override these by building a changed copy with
+``dataclasses.replace``; nothing else in the library reads the environment.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_path(name: str, default: Path | None) -> Path | None:
+    value = os.environ.get(name)
+    if value:
+        return Path(value).expanduser()
+    return default
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Runtime configuration. Build with :meth:`from_env`; override with ``dataclasses.replace``."""
+
+    lfw_dir: Path | None = None
+    """LFW-layout folder ``<root>/<Person_Name>/<Person_Name>_NNNN.jpg`` (FACEREC_LFW_DIR)."""
+    lfw_protocol_dir: Path | None = None
+    """Folder with pairs.txt, people.txt and the dev splits (FACEREC_LFW_PROTOCOL_DIR)."""
+    models_dir: Path = PROJECT_ROOT / "models"
+    """Converted backbone weights (FACEREC_MODELS_DIR)."""
+    artifacts_dir: Path = PROJECT_ROOT / "artifacts"
+    """Trained classifier, thresholds, manifest and reports (FACEREC_ARTIFACTS_DIR)."""
+    cache_dir: Path = PROJECT_ROOT / "cache"
+    """Embedding cache (FACEREC_CACHE_DIR)."""
+    data_dir: Path = PROJECT_ROOT / "data"
+    """User data such as the enrolled gallery (FACEREC_DATA_DIR)."""
+    backbone: str = "facenet"
+    """Embedding model name, see :func:`facerec_core.backbones.available_backbones` (FACEREC_BACKBONE)."""
+    device: str = "auto"
+    """``cpu``, ``cuda`` or ``auto`` (FACEREC_DEVICE)."""
+    min_face_size: int = 20
+    """Smallest face, in pixels, that the detector looks for (FACEREC_MIN_FACE_SIZE)."""
+    detection_threshold: float = 0.9
+    """Faces with a lower MTCNN score are discarded (FACEREC_DETECTION_THRESHOLD)."""
+    max_image_pixels: int = 40_000_000
+    """Images with more pixels are refused as possible decompression bombs (FACEREC_MAX_IMAGE_PIXELS)."""
+    workers: int = 2
+    """Processes used for bulk embedding (FACEREC_WORKERS)."""
+    facenet_vggface2_weights: Path | None = None
+    """Local state dict for ``facenet-vggface2`` (FACEREC_FACENET_VGGFACE2_WEIGHTS)."""
+    facenet_casia_weights: Path | None = None
+    """Local state dict for ``facenet-casia`` (FACEREC_FACENET_CASIA_WEIGHTS)."""
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        d = cls()
+        return cls(
+            lfw_dir=_env_path("FACEREC_LFW_DIR", None),
+            lfw_protocol_dir=_env_path("FACEREC_LFW_PROTOCOL_DIR", None),
+            models_dir=_env_path("FACEREC_MODELS_DIR", d.models_dir),
+            artifacts_dir=_env_path("FACEREC_ARTIFACTS_DIR", d.artifacts_dir),
+            cache_dir=_env_path("FACEREC_CACHE_DIR", d.cache_dir),
+            data_dir=_env_path("FACEREC_DATA_DIR", d.data_dir),
+            backbone=os.environ.get("FACEREC_BACKBONE", d.backbone),
+            device=os.environ.get("FACEREC_DEVICE", d.device),
+            min_face_size=_env_int("FACEREC_MIN_FACE_SIZE", d.min_face_size),
+            detection_threshold=_env_float("FACEREC_DETECTION_THRESHOLD", d.detection_threshold),
+            max_image_pixels=_env_int("FACEREC_MAX_IMAGE_PIXELS", d.max_image_pixels),
+            workers=_env_int("FACEREC_WORKERS", d.workers),
+            facenet_vggface2_weights=_env_path("FACEREC_FACENET_VGGFACE2_WEIGHTS", None),
+            facenet_casia_weights=_env_path("FACEREC_FACENET_CASIA_WEIGHTS", None),
+        )
+
+    def replace(self, **changes) -> "Settings":
+        """A copy with ``changes`` applied; ``None`` values are ignored (handy for CLI options)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def lfw_protocol_dir_resolved(self) -> Path | None:
+        """The protocol folder, defaulting to ``<lfw_dir>/../lfw_protocol`` when that exists."""
+        if self.lfw_protocol_dir is not None:
+            return self.lfw_protocol_dir
+        if self.lfw_dir is not None:
+            sibling = self.lfw_dir.parent / "lfw_protocol"
+            if sibling.is_dir():
+                return sibling
+        return None
+
+
+def resolve_device(device: str) -> str:
+    """Turn ``auto`` into ``cuda`` when a GPU is usable, else ``cpu``; validate the others."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was requested but no CUDA GPU is available; use 'cpu' or 'auto'")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ValueError(f"unknown device {device!r}: use 'cpu', 'cuda' or 'auto'")
+    return device

@@ -1,0 +1,189 @@
+"""Train and evaluate a recognizer on an LFW-layout folder, then save the deployed artifacts.
+
+Protocol (the original design's, kept so figures compare): people with at least ``min_images``
+images, a stratified 80/20 split with a fixed seed. Metrics come from the held-out 20%; the
+deployed identifier is then refitted on every image of the kept people.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import time
+from typing import Callable
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from .artifacts import save_artifacts
+from .embeddings import EmbeddingSet, extract_embeddings
+from .evaluate import (ORIGINAL_DESIGN, closed_set_metrics, per_person_report, roc_curve_points,
+                       verification_10fold)
+from .identify import NearestNeighborIdentifier, SVMIdentifier, calibrate_threshold, impostor_scores
+from .lfw import LFWDataset, image_path, read_pairs, scan_lfw
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+StageFn = Callable[[str, int, int], None]
+IDENTIFIERS = ("svm", "nn")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """What to train. Defaults reproduce the original protocol."""
+
+    min_images: int = 2
+    test_size: float = 0.2
+    seed: int = 42
+    identifier: str = "auto"  # "svm", "nn", or "auto": whichever scores higher on the held-out split
+    target_far: float = 0.01
+    max_people: int | None = None  # keep only the N people with most images (quick runs, tests)
+    max_images: int | None = None  # keep at most the first N images of each person (quick runs, tests)
+    svm_grid: dict | None = None
+    verification: bool = True  # also run LFW View-2 when pairs.txt is available
+
+
+def _stage(on_stage: StageFn | None, name: str, done: int = 0, total: int = 0) -> None:
+    log.info("%s %s", name, f"{done}/{total}" if total else "")
+    if on_stage is not None:
+        on_stage(name, done, total)
+
+
+def make_identifier(kind: str, svm_grid: dict | None = None, seed: int = 0):
+    if kind == "svm":
+        return SVMIdentifier(param_grid=svm_grid, random_state=seed)
+    if kind == "nn":
+        return NearestNeighborIdentifier()
+    raise ValueError(f"unknown identifier {kind!r}: choose svm, nn or auto")
+
+
+def most_confused(y_true, y_pred, n: int = 15) -> list[dict]:
+    pairs = collections.Counter((t, p) for t, p in zip(y_true, y_pred) if t != p)
+    return [{"true": t, "predicted": p, "count": c} for (t, p), c in pairs.most_common(n)]
+
+
+def view2_verification(settings: Settings, *, backbone_name: str | None = None,
+                       on_stage: StageFn | None = None, should_stop=None) -> dict:
+    """LFW View-2 (pairs.txt, 10 folds) with the cached embeddings of the pairs' images."""
+    proto = settings.lfw_protocol_dir_resolved
+    if proto is None or not (proto / "pairs.txt").is_file():
+        raise FileNotFoundError("pairs.txt not found: set FACEREC_LFW_PROTOCOL_DIR")
+    pairs = read_pairs(proto / "pairs.txt")
+    paths = sorted({str(image_path(settings.lfw_dir, p.name1, p.index1)) for p in pairs}
+                   | {str(image_path(settings.lfw_dir, p.name2, p.index2)) for p in pairs})
+    emb = extract_embeddings(paths, settings, backbone_name=backbone_name, should_stop=should_stop,
+                             progress=(lambda d, t: _stage(on_stage, "embedding View-2 pairs", d, t)))
+    index = {p: i for i, p in enumerate(emb.paths)}
+    a = emb.embeddings[[index[str(image_path(settings.lfw_dir, p.name1, p.index1))] for p in pairs]]
+    b = emb.embeddings[[index[str(image_path(settings.lfw_dir, p.name2, p.index2))] for p in pairs]]
+    scores = np.einsum("ij,ij->i", a, b)
+    same = np.array([p.same for p in pairs])
+    result = verification_10fold(scores, same, np.array([p.fold for p in pairs]))
+    result["roc"] = roc_curve_points(scores, same)
+    result["images"] = emb.counts()
+    return result
+
+
+def train_lfw(settings: Settings, config: TrainConfig | None = None, *, on_stage: StageFn | None = None,
+              should_stop: Callable[[], bool] | None = None, save: bool = True) -> dict:
+    """Embed, split, tune, evaluate, refit on everything and save. Returns the report.
+
+    Args:
+        settings: LFW folder, backbone, cache and artifact folders.
+        config: protocol and identifier choices.
+        on_stage: progress callback ``fn(stage, done, total)``.
+        should_stop: polled during embedding; returning True cancels (InterruptedError).
+        save: write the artifacts (False for a dry evaluation).
+    """
+    config = config or TrainConfig()
+    t0 = time.time()
+    dataset = scan_lfw(settings.lfw_dir)
+    kept = dataset.filter_min_images(config.min_images)
+    if config.max_people:
+        top = sorted(kept.people, key=lambda n: (-len(kept.people[n]), n))[:config.max_people]
+        kept = kept.only(top)
+    if config.max_images:
+        kept = LFWDataset(kept.root, {n: p[:config.max_images] for n, p in kept.people.items()})
+    if kept.n_people < 2:
+        raise ValueError(f"only {kept.n_people} people have >= {config.min_images} images: nothing to tell apart")
+    paths, labels = kept.samples()
+    _stage(on_stage, "embedding faces", 0, len(paths))
+    emb = extract_embeddings(paths, settings, should_stop=should_stop,
+                             progress=lambda d, t: _stage(on_stage, "embedding faces", d, t))
+    X, y = emb.embeddings, np.asarray(labels)
+    usable = emb.usable
+    if not usable.all():
+        log.warning("%d images without an embedding (unreadable or no face) are left out", int((~usable).sum()))
+    X, y = X[usable], y[usable]
+
+    idx_train, idx_test = train_test_split(np.arange(len(y)), test_size=config.test_size,
+                                           stratify=y, random_state=config.seed)
+    train_counts = collections.Counter(y[idx_train])
+    results, fitted = {}, {}
+    kinds = IDENTIFIERS if config.identifier == "auto" else (config.identifier,)
+    for kind in kinds:
+        _stage(on_stage, f"fitting {kind} on the training split")
+        t = time.time()
+        clf = make_identifier(kind, config.svm_grid, config.seed).fit(X[idx_train], y[idx_train])
+        pred = clf.predict(X[idx_test])
+        results[kind] = {**closed_set_metrics(y[idx_test], pred), "fit_seconds": round(time.time() - t, 1),
+                         "params": getattr(clf, "best_params_", {})}
+        fitted[kind] = (clf, pred)
+        log.info("%s: %s", kind, {k: round(v, 4) for k, v in results[kind].items() if isinstance(v, float)})
+    chosen = max(kinds, key=lambda k: (results[k]["accuracy"], results[k]["macro_f1"]))
+    clf, pred = fitted[chosen]
+
+    _stage(on_stage, "calibrating the open-set threshold")
+    # impostor scores on the training split only: each person in turn plays the stranger
+    threshold = calibrate_threshold(impostor_scores(X[idx_train], y[idx_train]), config.target_far)
+
+    verification = None
+    if config.verification and settings.lfw_protocol_dir_resolved is not None:
+        try:
+            verification = view2_verification(settings, on_stage=on_stage, should_stop=should_stop)
+        except FileNotFoundError as exc:
+            log.warning("skipping View-2 verification: %s", exc)
+
+    _stage(on_stage, f"refitting {chosen} on all {len(y)} images")
+    final = make_identifier(chosen, config.svm_grid, config.seed)
+    if chosen == "svm":
+        final.set_params(**clf.best_params_)  # hyperparameters from the training-split search
+    final.fit(X, y)
+
+    report = {
+        "backbone": settings.backbone,
+        "protocol": {"min_images": config.min_images, "test_size": config.test_size, "seed": config.seed,
+                     "max_people": config.max_people, "max_images": config.max_images, "stratified": True},
+        "data": {"lfw_dir": str(settings.lfw_dir), "people": kept.n_people, "images": kept.n_images,
+                 "train_images": int(len(idx_train)), "test_images": int(len(idx_test)),
+                 "detection": emb.counts()},
+        "identifiers": results,
+        "chosen_identifier": chosen,
+        "original_design": ORIGINAL_DESIGN,
+        "per_person": per_person_report(y[idx_test], pred, dict(train_counts)),
+        "most_confused": most_confused(y[idx_test], pred),
+        "open_set": {"target_far": config.target_far, "threshold": threshold,
+                     "calibration": "impostor scores within the training split"},
+        "verification": verification,
+        "seconds": round(time.time() - t0, 1),
+    }
+    thresholds = {"identify": threshold}
+    if verification:
+        thresholds["verify"] = verification["threshold"]
+    manifest = {
+        "backbone": settings.backbone, "identifier": chosen, "classes": int(len(final.classes_)),
+        "hyperparameters": getattr(clf, "best_params_", {}), "thresholds": thresholds,
+        "training_data": {"source": "LFW", "people": kept.n_people, "images": int(len(y)),
+                          "min_images": config.min_images},
+        "metrics": {k: results[chosen][k] for k in ("accuracy", "macro_precision", "macro_recall",
+                                                    "macro_f1", "weighted_f1")},
+        "detector": {"min_face_size": settings.min_face_size, "threshold": settings.detection_threshold},
+    }
+    if verification:
+        manifest["metrics"]["view2_accuracy"] = verification["accuracy_mean"]
+    if save:
+        _stage(on_stage, "saving artifacts")
+        save_artifacts(settings.artifacts_dir, final, manifest, report)
+    _stage(on_stage, "done")
+    return report
