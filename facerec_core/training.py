@@ -86,7 +86,8 @@ def view2_verification(settings: Settings, *, backbone_name: str | None = None,
 
 
 def train_lfw(settings: Settings, config: TrainConfig | None = None, *, on_stage: StageFn | None = None,
-              should_stop: Callable[[], bool] | None = None, save: bool = True) -> dict:
+              should_stop: Callable[[], bool] | None = None, save: bool = True,
+              extra_samples: tuple[np.ndarray, list[str]] | None = None) -> dict:
     """Embed, split, tune, evaluate, refit on everything and save. Returns the report.
 
     Args:
@@ -95,6 +96,8 @@ def train_lfw(settings: Settings, config: TrainConfig | None = None, *, on_stage
         on_stage: progress callback ``fn(stage, done, total)``.
         should_stop: polled during embedding; returning True cancels (InterruptedError).
         save: write the artifacts (False for a dry evaluation).
+        extra_samples: ``(embeddings, names)`` added to the deployed model's training data only
+            (e.g. the enrolled gallery folded in by "retrain"); the reported metrics do not use them.
     """
     config = config or TrainConfig()
     t0 = time.time()
@@ -149,6 +152,9 @@ def train_lfw(settings: Settings, config: TrainConfig | None = None, *, on_stage
     final = make_identifier(chosen, config.svm_grid, config.seed)
     if chosen == "svm":
         final.set_params(**clf.best_params_)  # hyperparameters from the training-split search
+    if extra_samples is not None and len(extra_samples[1]):
+        X = np.concatenate([X, np.asarray(extra_samples[0], dtype=np.float32)])
+        y = np.concatenate([y, np.asarray(extra_samples[1])])
     final.fit(X, y)
 
     report = {
