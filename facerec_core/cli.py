@@ -39,7 +39,8 @@ def cmd_train(args) -> int:
     from .training import TrainConfig, train_lfw
 
     cfg = TrainConfig(min_images=args.min_images, seed=args.seed, identifier=args.identifier,
-                      max_people=args.max_people, target_far=args.far, verification=not args.no_verification)
+                      max_people=args.max_people, max_images=args.max_images, target_far=args.far,
+                      verification=not args.no_verification)
     report = train_lfw(_settings(args), cfg)
     _print_summary(report)
     return 0
@@ -49,7 +50,8 @@ def cmd_evaluate(args) -> int:
     from .training import TrainConfig, train_lfw
 
     cfg = TrainConfig(min_images=args.min_images, seed=args.seed, identifier="auto",
-                      max_people=args.max_people, verification=not args.no_verification)
+                      max_people=args.max_people, max_images=args.max_images,
+                      verification=not args.no_verification)
     report = train_lfw(_settings(args), cfg, save=False)
     if args.json:
         _print_json({k: v for k, v in report.items() if k != "per_person"})
@@ -101,6 +103,84 @@ def cmd_verify(args) -> int:
     return 0
 
 
+def _gallery(args):
+    from .gallery import GalleryStore
+
+    return GalleryStore.open(_settings(args))
+
+
+def cmd_enroll(args) -> int:
+    from .gallery import enroll
+    from .recognizer import Recognizer
+
+    settings = _settings(args)
+    rec = Recognizer.load(settings, require_model=False)
+    with _gallery(args) as store:
+        report = enroll(store, rec, args.name, [(str(p), p) for p in args.images], notes=args.notes,
+                        max_pixels=settings.max_image_pixels)
+    for outcome in report.outcomes:
+        print(f"{outcome.status:9} {outcome.source}" + (f": {outcome.reason}" if outcome.reason else ""))
+    print(report.summary() + (f" ({report.person.samples} samples stored)" if report.person else ""))
+    return 0 if report.added or report.duplicates else 1
+
+
+def cmd_people(args) -> int:
+    settings = _settings(args)
+    with _gallery(args) as store:
+        people = store.people(backbone=settings.backbone)
+    if args.json:
+        _print_json([{"name": p.name, "samples": p.samples, "notes": p.notes, "created": p.created,
+                      "updated": p.updated} for p in people])
+    elif not people:
+        print("nobody enrolled yet: python -m facerec_core enroll NAME PHOTO...")
+    else:
+        width = max(len(p.name) for p in people)
+        print(f"{'name':{width}}  samples  enrolled")
+        for p in people:
+            print(f"{p.name:{width}}  {p.samples:7}  {p.created[:10]}" + (f"  {p.notes}" if p.notes else ""))
+    return 0
+
+
+def cmd_forget(args) -> int:
+    with _gallery(args) as store:
+        person = store.person(args.name)
+        removed = store.delete_person(person.id)
+    print(f"forgot {person.name} ({removed} samples deleted)")
+    return 0
+
+
+def cmd_export(args) -> int:
+    settings = _settings(args)
+    with _gallery(args) as store:
+        path = store.export_file(args.file, settings.backbone)
+        n = len(store.people())
+    print(f"exported {n} people ({settings.backbone}) to {path}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    settings = _settings(args)
+    with _gallery(args) as store:
+        r = store.import_file(args.file, settings.backbone)
+    print(f"imported {r.people_added} new people, merged {r.people_merged}; "
+          f"{r.samples_added} samples added, {r.samples_skipped} skipped")
+    return 0
+
+
+def cmd_retrain(args) -> int:
+    from .gallery import retrain
+    from .training import TrainConfig
+
+    cfg = TrainConfig(min_images=args.min_images, seed=args.seed, identifier=args.identifier,
+                      max_people=args.max_people, max_images=args.max_images,
+                      verification=not args.no_verification)
+    report = retrain(_settings(args), cfg)
+    _print_summary(report)
+    g = report["gallery"]
+    print(f"gallery folded in: {g['people']} people, {g['samples']} samples")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="facerec", description="Face detection and recognition, offline.")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
@@ -119,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--workers", type=int, help="processes for bulk embedding")
             sp.add_argument("--min-images", type=int, default=2, help="keep people with at least N images")
             sp.add_argument("--max-people", type=int, help="keep only the N people with most images")
+            sp.add_argument("--max-images", type=int, help="use at most the first N images of each person")
             sp.add_argument("--seed", type=int, default=42)
             sp.add_argument("--no-verification", action="store_true", help="skip LFW View-2")
 
@@ -153,6 +234,47 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("image_b", type=Path)
     sp.add_argument("--threshold", type=float)
     sp.set_defaults(func=cmd_verify)
+
+    def gallery_opts(sp, models=False):
+        sp.add_argument("--data-dir", type=Path, help="folder of the gallery (default: FACEREC_DATA_DIR)")
+        sp.add_argument("--backbone", help="embedding model (default: FACEREC_BACKBONE or facenet)")
+        if models:
+            sp.add_argument("--device", choices=["cpu", "cuda", "auto"], help="torch device (default auto)")
+            sp.add_argument("--models-dir", type=Path, help="backbone weights folder")
+            sp.add_argument("--min-face-size", type=int, help="smallest face to detect, pixels")
+
+    sp = sub.add_parser("enroll", help="enroll a person from photos (each must show exactly one face)")
+    gallery_opts(sp, models=True)
+    sp.add_argument("name", help="display name (adds samples when already enrolled)")
+    sp.add_argument("images", nargs="+", type=Path)
+    sp.add_argument("--notes", help="free text stored with the person")
+    sp.set_defaults(func=cmd_enroll)
+
+    sp = sub.add_parser("people", help="list enrolled people")
+    gallery_opts(sp)
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_people)
+
+    sp = sub.add_parser("forget", help="delete an enrolled person and all their samples")
+    gallery_opts(sp)
+    sp.add_argument("name")
+    sp.set_defaults(func=cmd_forget)
+
+    sp = sub.add_parser("export", help="write the gallery to a JSON file (biometric data: keep it private)")
+    gallery_opts(sp)
+    sp.add_argument("file", type=Path)
+    sp.set_defaults(func=cmd_export)
+
+    sp = sub.add_parser("import", help="merge a gallery export (same backbone only)")
+    gallery_opts(sp)
+    sp.add_argument("file", type=Path)
+    sp.set_defaults(func=cmd_import)
+
+    sp = sub.add_parser("retrain", help="train on LFW with the enrolled gallery folded into the model")
+    common(sp, data=True)
+    sp.add_argument("--data-dir", type=Path, help="folder of the gallery (default: FACEREC_DATA_DIR)")
+    sp.add_argument("--identifier", choices=["auto", "svm", "nn"], default="svm")
+    sp.set_defaults(func=cmd_retrain)
     return p
 
 

@@ -33,7 +33,8 @@ class FaceDetector:
 
     def detect(self, image: np.ndarray, *, min_face_size: int | None = None,
                threshold: float | None = None) -> list[Face]:
-        """All faces in ``image`` (RGB uint8), largest first."""
+        """All faces in ``image`` (RGB uint8), largest first. Faces whose shorter side is below
+        ``min_face_size`` pixels, or scoring below ``threshold``, are left out."""
         return self.detect_batch([image], min_face_size=min_face_size, threshold=threshold)[0]
 
     def detect_batch(self, images: list[np.ndarray], *, min_face_size: int | None = None,
@@ -53,7 +54,7 @@ class FaceDetector:
                 if len(indices) == 1:
                     boxes, probs, points = [boxes], [probs], [points]
                 for i, b, p, lm in zip(indices, boxes, probs, points):
-                    results[i] = _to_faces(b, p, lm, thresh)
+                    results[i] = [f for f in _to_faces(b, p, lm, thresh) if f.size >= min_size]
         return results
 
 

@@ -138,7 +138,7 @@ def _from_array(arr: np.ndarray, label: str, max_pixels: int) -> np.ndarray:
         if not np.isfinite(arr).all():
             raise ImageError(f"{label}: array holds NaN or infinite values")
         arr = arr * 255.0 if arr.max() <= 1.0 else arr
-    return np.ascontiguousarray(np.clip(arr, 0, 255).astype(np.uint8))
+    return np.ascontiguousarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8))
 
 
 def resize_to_fit(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:

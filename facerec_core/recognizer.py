@@ -99,7 +99,11 @@ class Recognizer:
             log.info("no trained model in %s: recognition will not name anyone", settings.artifacts_dir)
         detector = FaceDetector(settings.min_face_size, settings.detection_threshold, device=device)
         backbone = load_backbone(settings.backbone, settings, device=device)
-        return cls(detector, backbone, identifier, manifest=manifest, **kwargs)
+        rec = cls(detector, backbone, identifier, manifest=manifest, **kwargs)
+        from .gallery import GalleryIdentifier  # the enrolled gallery (opened lazily, never created here)
+
+        rec.extra_galleries.append(GalleryIdentifier.for_recognizer(rec, settings))
+        return rec
 
     @property
     def has_model(self) -> bool:

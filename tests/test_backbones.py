@@ -1,0 +1,135 @@
+"""Backbones: the default FaceNet (converted weights), dlib, and the 512-d loading path."""
+import shutil
+
+import numpy as np
+import pytest
+
+from facerec_core.backbones import available_backbones, load_backbone
+from facerec_core.backbones.keras_facenet import WEIGHTS_FILENAME, verify_weights
+from facerec_core.detect import FaceDetector, central_face
+from facerec_core.errors import FacerecError, ModelNotFoundError, WeightsIntegrityError
+from facerec_core.images import load_image
+from facerec_core.settings import Settings
+from tests.conftest import lfw_photo
+
+SAME = [("Colin_Powell", 1), ("Colin_Powell", 2)]
+OTHER = ("Tony_Blair", 1)
+
+
+@pytest.fixture(scope="module")
+def faces(lfw_dir):
+    detector = FaceDetector()
+    out = []
+    for name, idx in SAME + [OTHER]:
+        image = load_image(lfw_photo(lfw_dir, name, idx))
+        out.append((image, [central_face(detector.detect(image), image.shape)]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def facenet():
+    return load_backbone("facenet", Settings.from_env(), device="cpu")
+
+
+def _check_embeddings(backbone, faces, size, margin=0.2):
+    embs = np.concatenate([backbone.embed(img, f) for img, f in faces])
+    assert embs.shape == (3, size) and embs.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(embs, axis=1), 1.0, atol=1e-5)
+    same, different = embs[0] @ embs[1], embs[0] @ embs[2]
+    assert same > different + margin, (same, different)
+    return embs
+
+
+def test_facenet_default(facenet, faces):
+    assert facenet.name == "facenet" and facenet.embedding_size == 128
+    embs = _check_embeddings(facenet, faces, 128)
+    # batched embedding gives the same vectors
+    batched = np.concatenate(facenet.embed_many(faces))
+    np.testing.assert_allclose(batched, embs, atol=1e-4)
+    assert facenet.embed(faces[0][0], []).shape == (0, 128)
+
+
+def test_facenet_pinned_embeddings(facenet, faces):
+    """Guards against a conversion or speed-up that silently changes the model's output:
+    the similarities of these real pairs were measured with the fp32 reference path."""
+    embs = np.concatenate([facenet.embed(img, f) for img, f in faces])
+    assert embs[0] @ embs[1] == pytest.approx(PINNED_SAME, abs=0.01)
+    assert embs[0] @ embs[2] == pytest.approx(PINNED_DIFFERENT, abs=0.01)
+    np.testing.assert_allclose(embs[0][:4], PINNED_FIRST_VALUES, atol=0.005)
+
+
+# Measured with the fp32 path: Colin_Powell_0001 vs _0002, vs Tony_Blair_0001.
+PINNED_SAME = 0.8475
+PINNED_DIFFERENT = 0.3254
+PINNED_FIRST_VALUES = [-0.0193, -0.0861, 0.0107, 0.0034]
+
+
+def test_dlib_resnet(faces):
+    # dlib's descriptors all lie in a narrow cone: cosines are high, but still ordered
+    _check_embeddings(load_backbone("dlib-resnet", Settings.from_env(), flip=False), faces, 128, margin=0.03)
+
+
+def test_combined(faces):
+    _check_embeddings(load_backbone("facenet+dlib", Settings.from_env(), device="cpu"), faces, 256, margin=0.1)
+
+
+def test_unknown_backbone():
+    with pytest.raises(FacerecError, match="unknown backbone"):
+        load_backbone("resnet9000", Settings.from_env())
+    assert "facenet" in available_backbones()
+
+
+def test_missing_and_altered_weights(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="python -m facerec_core setup"):
+        load_backbone("facenet", Settings.from_env().replace(models_dir=tmp_path))
+    src = Settings.from_env().models_dir
+    for f in src.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    assert verify_weights(tmp_path) == tmp_path / WEIGHTS_FILENAME
+    with open(tmp_path / WEIGHTS_FILENAME, "r+b") as fh:
+        fh.seek(-100, 2)
+        fh.write(b"\x00" * 10)
+    with pytest.raises(WeightsIntegrityError, match="altered"):
+        verify_weights(tmp_path)
+
+
+def test_facenet_vggface2_local_state_dict(tmp_path, faces):
+    """The 512-d loading path, with a state dict this test writes (random weights, plus the
+    classifier head that facenet-pytorch's released files carry)."""
+    import torch
+    from facenet_pytorch import InceptionResnetV1
+
+    torch.manual_seed(0)
+    state = InceptionResnetV1(pretrained=None).state_dict()
+    state["logits.weight"] = torch.zeros(8631, 512)
+    state["logits.bias"] = torch.zeros(8631)
+    path = tmp_path / "vggface2.pt"
+    torch.save(state, path)
+    backbone = load_backbone("facenet-vggface2", Settings.from_env().replace(facenet_vggface2_weights=path),
+                             device="cpu")
+    assert backbone.embedding_size == 512
+    emb = backbone.embed(*faces[0])
+    assert emb.shape == (1, 512)
+    np.testing.assert_allclose(np.linalg.norm(emb), 1.0, atol=1e-5)
+    loaded = backbone.model.state_dict()
+    torch.testing.assert_close(loaded["last_linear.weight"], state["last_linear.weight"])
+
+    bad = tmp_path / "bad.pt"
+    torch.save({"nonsense": torch.zeros(1)}, bad)
+    with pytest.raises(ModelNotFoundError, match="not an InceptionResnetV1"):
+        load_backbone("facenet-vggface2", Settings.from_env().replace(facenet_vggface2_weights=bad))
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        load_backbone("facenet-casia", Settings.from_env().replace(facenet_casia_weights=tmp_path / "no.pt"))
+
+
+def test_facenet_vggface2_offline_error(monkeypatch, tmp_path):
+    """Offline with no local file: a clear error that says how to provide the weights."""
+    import facenet_pytorch.models.inception_resnet_v1 as irv1
+
+    def no_network(*args, **kwargs):
+        raise ConnectionError("network unreachable")
+
+    monkeypatch.setattr(irv1, "download_url_to_file", no_network)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(ModelNotFoundError, match="FACEREC_FACENET_VGGFACE2_WEIGHTS"):
+        load_backbone("facenet-vggface2", Settings.from_env().replace(facenet_vggface2_weights=None))

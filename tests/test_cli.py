@@ -1,0 +1,54 @@
+"""The command line, end to end, on the model trained in this session."""
+import json
+
+import pytest
+
+from facerec_core.cli import main
+from tests.conftest import lfw_photo
+
+
+@pytest.fixture()
+def cli_env(trained, monkeypatch):
+    settings, _ = trained
+    monkeypatch.setenv("FACEREC_ARTIFACTS_DIR", str(settings.artifacts_dir))
+    monkeypatch.setenv("FACEREC_CACHE_DIR", str(settings.cache_dir))
+    monkeypatch.setenv("FACEREC_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("FACEREC_DEVICE", "cpu")
+    return settings
+
+
+def test_predict_prints_json(cli_env, capsys, held_out_photo, tmp_path):
+    name, path = held_out_photo
+    bad = tmp_path / "bad.png"
+    bad.write_text("nope")
+    assert main(["predict", str(path), str(bad)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out[0]["image"] == str(path)
+    face = out[0]["faces"][0]
+    assert face["identity"] == name and set(face) >= {"box", "det_score", "confidence", "matches", "landmarks"}
+    assert "not an image" in out[1]["error"]
+
+
+def test_predict_all_bad_fails(cli_env, capsys, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_text("nope")
+    assert main(["predict", str(bad)]) == 1
+
+
+def test_verify(cli_env, capsys, lfw_dir):
+    assert main(["verify", str(lfw_photo(lfw_dir, "Colin_Powell", 1)), str(lfw_photo(lfw_dir, "Tony_Blair", 1))]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["same"] is False and out["threshold"] > out["similarity"]
+
+
+def test_missing_model_is_a_clear_error(cli_env, capsys, tmp_path, held_out_photo):
+    assert main(["predict", "--artifacts-dir", str(tmp_path / "none"), str(held_out_photo[1])]) == 2
+    assert "no trained model" in capsys.readouterr().err
+
+
+def test_evaluate_prints_the_table(cli_env, capsys, lfw_dir):
+    code = main(["evaluate", "--lfw-dir", str(lfw_dir), "--max-people", "4", "--max-images", "10",
+                 "--no-verification", "--workers", "1"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "original design" in out and "nn (facenet)" in out and "svm (facenet)" in out

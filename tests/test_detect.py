@@ -1,0 +1,64 @@
+"""MTCNN detection on real LFW photos."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from facerec_core.detect import FaceDetector, central_face
+from facerec_core.images import load_image
+from tests.conftest import lfw_photo
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return FaceDetector(min_face_size=20, threshold=0.9)
+
+
+def side_by_side(lfw_dir, a, b) -> np.ndarray:
+    left, right = load_image(lfw_photo(lfw_dir, *a)), load_image(lfw_photo(lfw_dir, *b))
+    return np.concatenate([left, right], axis=1)
+
+
+def test_one_face_with_box_score_and_landmarks(detector, lfw_dir):
+    image = load_image(lfw_photo(lfw_dir, "Colin_Powell", 1))
+    faces = detector.detect(image)
+    face = central_face(faces, image.shape)
+    assert face is not None and face.det_score > 0.99
+    x1, y1, x2, y2 = face.box
+    assert 60 < x1 < x2 < 190 and 40 < y1 < y2 < 210  # LFW centres the face
+    assert face.landmarks.shape == (5, 2)
+    left_eye, right_eye = face.landmarks[0], face.landmarks[1]
+    assert left_eye[0] < right_eye[0]
+    assert x1 <= face.landmarks[:, 0].min() and face.landmarks[:, 0].max() <= x2
+
+
+def test_every_face_in_a_group(detector, lfw_dir):
+    image = side_by_side(lfw_dir, ("Colin_Powell", 1), ("Tony_Blair", 1))
+    faces = detector.detect(image)
+    assert len(faces) >= 2
+    centres = sorted(f.center[0] for f in faces if f.det_score > 0.99)
+    assert centres[0] < 250 < centres[-1]
+    # the central face of the composite is the one nearest the middle of the image
+    chosen = central_face(faces, image.shape)
+    assert all(abs(chosen.center[0] - 250) <= abs(f.center[0] - 250) for f in faces)
+
+
+def test_no_face(detector, blank_image):
+    assert detector.detect(blank_image) == []
+    assert central_face([], blank_image.shape) is None
+
+
+def test_min_face_size_and_threshold_are_settings(detector, lfw_dir):
+    image = load_image(lfw_photo(lfw_dir, "Colin_Powell", 1))
+    small = np.asarray(Image.fromarray(image).resize((80, 80)))
+    assert len(detector.detect(small)) >= 1
+    assert detector.detect(small, min_face_size=60) == []
+    assert detector.detect(image, threshold=1.01) == []
+
+
+def test_batch_equals_single(detector, lfw_dir):
+    images = [load_image(lfw_photo(lfw_dir, "Tony_Blair", i)) for i in (1, 2, 3)]
+    batch = detector.detect_batch(images)
+    for img, faces in zip(images, batch):
+        single = detector.detect(img)
+        assert len(single) == len(faces)
+        np.testing.assert_allclose(single[0].box, faces[0].box, atol=1.0)

@@ -1,0 +1,110 @@
+"""Training on a real LFW subset, saved artifacts, and the Recognizer facade end to end."""
+import json
+
+import numpy as np
+import pytest
+
+from facerec_core.artifacts import MANIFEST, MODEL_FILE, load_artifacts
+from facerec_core.errors import ArtifactError, FacerecError, ImageError
+from facerec_core.faces import UNKNOWN
+from facerec_core.images import load_image
+from facerec_core.recognizer import Recognizer
+from tests.conftest import TEST_IMAGES_PER_PERSON, TEST_PEOPLE, lfw_photo
+
+
+def test_report_and_manifest(trained):
+    settings, report = trained
+    assert report["data"]["people"] == TEST_PEOPLE
+    assert report["data"]["images"] == TEST_PEOPLE * TEST_IMAGES_PER_PERSON
+    assert set(report["identifiers"]) == {"svm", "nn"}
+    for metrics in report["identifiers"].values():
+        assert metrics["accuracy"] >= 0.9  # 8 well-separated people
+        assert {"macro_precision", "macro_recall", "macro_f1", "weighted_f1"} <= set(metrics)
+    assert report["original_design"]["accuracy"] == 0.80
+    assert len(report["per_person"]) == TEST_PEOPLE
+    _, manifest, saved_report = load_artifacts(settings.artifacts_dir, backbone="facenet")
+    assert manifest["backbone"] == "facenet" and manifest["classes"] == TEST_PEOPLE
+    assert manifest["identifier"] == report["chosen_identifier"]
+    assert -1 < manifest["thresholds"]["identify"] < 1
+    assert set(manifest["files"]) == {MODEL_FILE, "report.json"}
+    assert saved_report["data"] == json.loads(json.dumps(report["data"]))
+
+
+def test_artifacts_refuse_mismatch(trained, tmp_path):
+    import shutil
+
+    settings, _ = trained
+    copy = tmp_path / "artifacts"
+    shutil.copytree(settings.artifacts_dir, copy)
+    with pytest.raises(ArtifactError, match="backbone 'facenet', not 'dlib-resnet'"):
+        load_artifacts(copy, backbone="dlib-resnet")
+    with open(copy / MODEL_FILE, "ab") as fh:
+        fh.write(b"tampered")
+    with pytest.raises(ArtifactError, match="does not match the SHA-256"):
+        load_artifacts(copy)
+    (copy / MANIFEST).unlink()
+    with pytest.raises(ArtifactError, match="no trained model"):
+        load_artifacts(copy)
+    with pytest.raises(ArtifactError, match="no trained model"):
+        Recognizer.load(settings.replace(artifacts_dir=tmp_path / "empty"))
+
+
+def test_names_a_known_person_in_a_held_out_photo(recognizer, held_out_photo):
+    name, path = held_out_photo
+    faces = recognizer.recognize(path)
+    assert len(faces) >= 1
+    face = max(faces, key=lambda f: f.size)
+    assert face.identity == name
+    assert face.confidence >= recognizer.threshold
+    assert face.matches[0].name == name and face.embedding.shape == (128,)
+    d = face.to_dict()
+    assert d["identity"] == name and "embedding" not in d
+
+
+def test_stranger_is_unknown(recognizer, stranger_photo):
+    faces = recognizer.recognize(stranger_photo)
+    assert faces and all(f.identity == UNKNOWN for f in faces)
+    assert faces[0].matches  # the closest people are still reported, for transparency
+
+
+def test_threshold_override(recognizer, held_out_photo):
+    _, path = held_out_photo
+    assert recognizer.recognize(path, threshold=1.01)[0].identity == UNKNOWN
+
+
+def test_no_face_and_bad_input(recognizer, blank_image, tmp_path):
+    assert recognizer.recognize(blank_image) == []
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(ImageError, match="broken.jpg"):
+        recognizer.recognize(broken)
+
+
+def test_small_faces_are_not_guessed(recognizer, held_out_photo):
+    from PIL import Image
+
+    _, path = held_out_photo
+    tiny = np.asarray(Image.open(path).resize((70, 70)))
+    faces = recognizer.recognize(tiny, min_face_size=10)
+    assert faces and faces[0].identity == UNKNOWN and "too small" in faces[0].note
+
+
+def test_verify_same_and_different(recognizer, lfw_dir):
+    same = recognizer.verify(lfw_photo(lfw_dir, "Colin_Powell", 1), lfw_photo(lfw_dir, "Colin_Powell", 2))
+    assert same.same and "same person" in same.verdict
+    diff = recognizer.verify(lfw_photo(lfw_dir, "Colin_Powell", 1), lfw_photo(lfw_dir, "Tony_Blair", 1))
+    assert not diff.same and "different people" in diff.verdict
+    assert diff.similarity < same.similarity
+
+
+def test_verify_no_face(recognizer, lfw_dir, blank_image):
+    with pytest.raises(FacerecError, match="no face found in the second image"):
+        recognizer.verify(lfw_photo(lfw_dir, "Colin_Powell", 1), blank_image)
+
+
+def test_recognizer_without_a_model(trained, tmp_path, held_out_photo):
+    settings, _ = trained
+    rec = Recognizer.load(settings.replace(artifacts_dir=tmp_path / "none"), require_model=False)
+    assert not rec.has_model
+    faces = rec.recognize(held_out_photo[1])
+    assert faces and faces[0].identity is None and faces[0].embedding is not None
