@@ -248,9 +248,15 @@ def _run_chunks(chunks, name, settings, assume_center_face, flip):
             yield _process_chunk((chunk, assume_center_face))
         return
     # spawn: forking a process that already runs torch's thread pools can deadlock.
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(name, settings, 1, flip)) as pool:
-        yield from pool.imap(_process_chunk, [(c, assume_center_face) for c in chunks])
+    # ProcessPoolExecutor (not Pool): a worker that dies raises BrokenProcessPool instead of hanging.
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                             initargs=(name, settings, 1, flip)) as pool:
+        try:
+            yield from pool.map(_process_chunk, [(c, assume_center_face) for c in chunks])
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _progress_reporter(progress, total: int, label: str):

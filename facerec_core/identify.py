@@ -28,18 +28,21 @@ def _softmax(z: np.ndarray, axis: int = 1) -> np.ndarray:
 
 
 class _GalleryMixin:
-    """Keeps the training embeddings per class for the open-set distance test and top-k matches."""
+    """Keeps the training embeddings, grouped by class, for the open-set rule and top-k matches."""
 
     def _store_gallery(self, X: np.ndarray, y_idx: np.ndarray) -> None:
-        self.gallery_ = np.asarray(X, dtype=np.float32)
-        self.gallery_labels_ = np.asarray(y_idx)
+        order = np.argsort(y_idx, kind="stable")
+        self.gallery_ = np.ascontiguousarray(np.asarray(X, dtype=np.float32)[order])
+        self.gallery_labels_ = np.asarray(y_idx)[order]
+        self.gallery_position_ = np.empty_like(order)
+        self.gallery_position_[order] = np.arange(len(order))  # where sample i of X ended up
+        # start of each class's block, for a fast per-class max with reduceat
+        self._starts = np.flatnonzero(np.r_[True, self.gallery_labels_[1:] != self.gallery_labels_[:-1]])
 
     def class_similarities(self, X: np.ndarray) -> np.ndarray:
         """``(n, n_classes)``: each probe's cosine to the nearest stored embedding of each class."""
         sims = np.asarray(X, dtype=np.float32) @ self.gallery_.T
-        out = np.full((len(sims), len(self.classes_)), -1.0, dtype=np.float32)
-        np.maximum.at(out.T, self.gallery_labels_, sims.T)
-        return out
+        return np.maximum.reduceat(sims, self._starts, axis=1)
 
 
 class NearestNeighborIdentifier(_GalleryMixin, ClassifierMixin, BaseEstimator):
@@ -130,25 +133,51 @@ class SVMIdentifier(_GalleryMixin, ClassifierMixin, BaseEstimator):
         return _softmax(d / max(self.temperature, 1e-6) / 20.0)
 
 
-def identify(classifier, X: np.ndarray, threshold: float, top_k: int = 3):
+COHORT_SIZE = 20
+
+
+def cohort_means(class_sims: np.ndarray, k: int = COHORT_SIZE) -> np.ndarray:
+    """Mean similarity of each probe to its runner-up people (ranks 2 to k+1).
+
+    A stranger who resembles many people scores high against all of them; subtracting part of
+    this mean (see :func:`open_set_scores`) keeps such probes from being accepted.
+    """
+    n_classes = class_sims.shape[1]
+    if n_classes < 2:
+        return np.zeros(len(class_sims), np.float32)
+    k = min(k, n_classes - 1)
+    top = -np.partition(-class_sims, k, axis=1)[:, :k + 1]
+    top.sort(axis=1)
+    return top[:, :-1].mean(axis=1)  # all but the best
+
+
+def open_set_scores(best: np.ndarray, cohort: np.ndarray, cohort_weight: float) -> np.ndarray:
+    """The score compared with the threshold: cosine to the chosen person, minus
+    ``cohort_weight`` × the probe's mean cosine to its runner-up people."""
+    return np.asarray(best, np.float32) - np.float32(cohort_weight) * np.asarray(cohort, np.float32)
+
+
+def identify(classifier, X: np.ndarray, threshold: float, top_k: int = 3, cohort_weight: float = 0.0):
     """Open-set decisions for probes ``X``.
 
-    Returns ``(names, scores, matches)``: the chosen name or ``"unknown"``, the cosine between the
-    probe and the nearest stored embedding of the chosen person, and the ``top_k`` best people by
-    that cosine.
+    Returns ``(names, scores, matches, cohort)``: the chosen name or ``"unknown"``; the score
+    (cosine between the probe and the nearest stored embedding of the chosen person, minus
+    ``cohort_weight`` × the probe's cohort mean); the ``top_k`` people by cosine; and the
+    cohort means (so other galleries can be scored on the same scale).
     """
     X = np.atleast_2d(np.asarray(X, dtype=np.float32))
     if len(X) == 0:
-        return [], np.zeros(0, np.float32), []
+        return [], np.zeros(0, np.float32), [], np.zeros(0, np.float32)
     sims = classifier.class_similarities(X)
     chosen = classifier.predict(X)
     chosen_idx = classifier.encoder_.transform(chosen)
-    scores = sims[np.arange(len(X)), chosen_idx]
+    cohort = cohort_means(sims)
+    scores = open_set_scores(sims[np.arange(len(X)), chosen_idx], cohort, cohort_weight)
     names = [str(c) if s >= threshold else UNKNOWN for c, s in zip(chosen, scores)]
     k = min(top_k, sims.shape[1])
     order = np.argsort(-sims, axis=1)[:, :k]
     matches = [[Match(str(classifier.classes_[j]), float(sims[i, j])) for j in order[i]] for i in range(len(X))]
-    return names, scores, matches
+    return names, scores, matches, cohort
 
 
 def impostor_scores(X: np.ndarray, y) -> np.ndarray:
@@ -162,6 +191,62 @@ def impostor_scores(X: np.ndarray, y) -> np.ndarray:
         sims[y[start:start + 1024, None] == y[None, :]] = -1.0
         out[start:start + 1024] = sims.max(axis=1)
     return out
+
+
+def leave_one_out_scores(X: np.ndarray, y) -> dict[str, np.ndarray]:
+    """Open-set scores simulated inside a training set, for calibration without test data.
+
+    Each sample is a probe against all the others: as a *known* probe (its own other photos stay
+    in the gallery; samples of people with a single photo are skipped) and as a *stranger* (its
+    person removed). Returns best cosines, cohort means and, for known probes, whether the best
+    person was right.
+    """
+    X = np.asarray(X, dtype=np.float32)
+    enc = LabelEncoder().fit(y)
+    y_idx = enc.transform(y)
+    nn = NearestNeighborIdentifier().fit(X, y)
+    counts = np.bincount(y_idx)
+    out = {k: [] for k in ("known_best", "known_cohort", "known_correct", "unknown_best", "unknown_cohort")}
+    for start in range(0, len(X), 512):
+        block = slice(start, min(start + 512, len(X)))
+        sims = X[block] @ nn.gallery_.T
+        rows = np.arange(sims.shape[0])
+        own = y_idx[block]
+        sims[rows, nn.gallery_position_[block]] = -1.0  # the probe is not its own neighbour
+        cls = np.maximum.reduceat(sims, nn._starts, axis=1)
+        known = counts[own] >= 2
+        best_idx = cls.argmax(axis=1)
+        out["known_best"].append(cls[rows, best_idx][known])
+        out["known_cohort"].append(cohort_means(cls)[known])
+        out["known_correct"].append((best_idx == own)[known])
+        cls[rows, own] = -1.0  # the person leaves the gallery: the probe is now a stranger
+        out["unknown_best"].append(cls.max(axis=1))
+        out["unknown_cohort"].append(cohort_means(cls))
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def calibrate_open_set(X: np.ndarray, y, far: float = 0.01,
+                       weights=(0.0, 0.25, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)) -> dict:
+    """Choose the cohort weight and the threshold on training data only.
+
+    The weight maximises the simulated detection-and-identification rate at ``far`` and at
+    ``far / 10``; the threshold then accepts at most ``far`` of the simulated strangers.
+    """
+    from .evaluate import open_set_metrics
+
+    loo = leave_one_out_scores(X, y)
+    best = None
+    for w in weights:
+        m = open_set_metrics(open_set_scores(loo["known_best"], loo["known_cohort"], w), loo["known_correct"],
+                             open_set_scores(loo["unknown_best"], loo["unknown_cohort"], w), fars=(far, far / 10))
+        value = m[f"dir_at_far_{far:g}"] + m[f"dir_at_far_{far / 10:g}"]
+        if best is None or value > best[0] + 1e-9:
+            best = (value, w, m)
+    _, weight, metrics = best
+    threshold = calibrate_threshold(open_set_scores(loo["unknown_best"], loo["unknown_cohort"], weight), far)
+    return {"cohort_weight": float(weight), "threshold": threshold, "target_far": far,
+            "simulated_dir": {k: v for k, v in metrics.items() if k.startswith("dir_at")},
+            "calibration": "leave-one-out within the training data (each person in turn plays the stranger)"}
 
 
 def calibrate_threshold(impostors: np.ndarray, far: float = 0.01) -> float:

@@ -36,6 +36,20 @@ class LFWDataset:
         names = set(names)
         return LFWDataset(self.root, {n: p for n, p in self.people.items() if n in names})
 
+    def merge(self, groups: list[list[str]]) -> "LFWDataset":
+        """Merge each group of names into one person, filed under the name with most images."""
+        people = dict(self.people)
+        for group in groups:
+            present = [n for n in group if n in people]
+            if len(present) < 2:
+                continue
+            keep = max(present, key=lambda n: (len(people[n]), n))
+            people[keep] = sorted((p for n in present for p in people[n]), key=lambda p: (p.parent.name, p.name))
+            for n in present:
+                if n != keep:
+                    del people[n]
+        return LFWDataset(self.root, dict(sorted(people.items())))
+
     def samples(self) -> tuple[list[Path], list[str]]:
         """Flat lists of image paths and their person labels."""
         paths, labels = [], []
@@ -51,6 +65,16 @@ class LFWDataset:
 def image_path(root: Path, name: str, index: int) -> Path:
     """``<root>/<name>/<name>_<index:04d>.jpg``: how the protocol files name an image."""
     return Path(root) / name / f"{name}_{int(index):04d}.jpg"
+
+
+def name_variants(names) -> list[list[str]]:
+    """Groups of names made of the same words in another order or spelling of separators, such as
+    ``Sung_Hong_Choi`` and ``Choi_Sung-hong``: LFW files some people under two names."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for name in names:
+        key = tuple(sorted(t.lower() for t in re.split(r"[_\-\s]+", name) if t))
+        groups.setdefault(key, []).append(name)
+    return [sorted(g) for g in groups.values() if len(g) > 1]
 
 
 def scan_lfw(root: Path | str | None) -> LFWDataset:

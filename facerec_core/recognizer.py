@@ -77,6 +77,7 @@ class Recognizer:
         self.manifest = manifest or {}
         thresholds = self.manifest.get("thresholds", {})
         self.threshold = float(threshold if threshold is not None else thresholds.get("identify", 0.5))
+        self.cohort_weight = float(thresholds.get("cohort_weight", 0.0))
         self.verify_threshold = float(thresholds.get("verify", DEFAULT_VERIFY_THRESHOLDS.get(backbone.name, 0.5)))
         self.min_identify_size = min_identify_size
         self.min_identify_score = min_identify_score
@@ -138,13 +139,16 @@ class Recognizer:
             return faces
         X = np.stack([f.embedding for f in todo])
         candidates: list[list[tuple[str, float, list]]] = [[] for _ in todo]
+        cohort = np.zeros(len(todo), np.float32)
         if self.identifier is not None:
-            names, scores, matches = identify(self.identifier, X, thr, top_k)
+            names, scores, matches, cohort = identify(self.identifier, X, thr, top_k, self.cohort_weight)
             for c, n, s, m in zip(candidates, names, scores, matches):
                 c.append((n, float(s), m))
         for gallery in self.extra_galleries:
-            for c, (n, s, m) in zip(candidates, gallery.identify(X, top_k=top_k)):
-                c.append((n, float(s), m))
+            # galleries answer with raw cosines; put them on the model's (cohort-normalised) scale
+            for c, cw, (n, s, m) in zip(candidates, cohort, gallery.identify(X, top_k=top_k)):
+                score = float(s) - self.cohort_weight * float(cw)
+                c.append((m[0].name if m and score >= thr else UNKNOWN, score, m))
         for face, cands in zip(todo, candidates):
             if not cands:
                 face.identity, face.confidence = None, None

@@ -10,6 +10,7 @@ import collections
 import dataclasses
 import logging
 import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -17,10 +18,10 @@ from sklearn.model_selection import train_test_split
 
 from .artifacts import save_artifacts
 from .embeddings import EmbeddingSet, extract_embeddings
-from .evaluate import (ORIGINAL_DESIGN, closed_set_metrics, per_person_report, roc_curve_points,
-                       verification_10fold)
-from .identify import NearestNeighborIdentifier, SVMIdentifier, calibrate_threshold, impostor_scores
-from .lfw import LFWDataset, image_path, read_pairs, scan_lfw
+from .evaluate import (ORIGINAL_DESIGN, closed_set_metrics, open_set_metrics, per_person_report,
+                       roc_curve_points, verification_10fold)
+from .identify import NearestNeighborIdentifier, SVMIdentifier, calibrate_open_set, identify
+from .lfw import LFWDataset, image_path, name_variants, read_pairs, scan_lfw
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,9 @@ class TrainConfig:
     max_images: int | None = None  # keep at most the first N images of each person (quick runs, tests)
     svm_grid: dict | None = None
     verification: bool = True  # also run LFW View-2 when pairs.txt is available
+    open_set: bool = True  # also evaluate open-set identification against people with one image
+    max_unknowns: int | None = None  # cap on those unknown probes (quick runs, tests)
+    merge_name_variants: bool = True  # one person filed under two LFW names becomes one (see lfw.name_variants)
 
 
 def _stage(on_stage: StageFn | None, name: str, done: int = 0, total: int = 0) -> None:
@@ -61,6 +65,33 @@ def make_identifier(kind: str, svm_grid: dict | None = None, seed: int = 0):
 def most_confused(y_true, y_pred, n: int = 15) -> list[dict]:
     pairs = collections.Counter((t, p) for t, p in zip(y_true, y_pred) if t != p)
     return [{"true": t, "predicted": p, "count": c} for (t, p), c in pairs.most_common(n)]
+
+
+def evaluate_open_set(clf, X_gallery, y_gallery, X_known, y_known, X_unknown, unknown_names,
+                      threshold: float, cohort_weight: float, gallery_paths=None) -> dict:
+    """Open-set identification: the held-out photos of known people against photos of people who
+    are in no gallery. Reports rank-1, DIR at FAR 1% and 0.1%, the curve, how the calibrated
+    threshold fares on these probes, the strangers that score closest, and gallery "hubs"."""
+    _, known_scores, _, _ = identify(clf, X_known, threshold, cohort_weight=cohort_weight)
+    names_u, unknown_scores, matches_u, _ = identify(clf, X_unknown, threshold, cohort_weight=cohort_weight)
+    correct = clf.predict(X_known) == np.asarray(y_known)
+    out = open_set_metrics(known_scores, correct, unknown_scores)
+    out["at_calibrated_threshold"] = {
+        "far": float((unknown_scores >= threshold).mean()),
+        "dir": float((correct & (known_scores >= threshold)).mean()),
+        "known_rejected": float((known_scores < threshold).mean())}
+    order = np.argsort(-unknown_scores)[:15]
+    out["closest_unknowns"] = [{"unknown": unknown_names[i], "matched": matches_u[i][0].name,
+                                "score": float(unknown_scores[i]), "cosine": matches_u[i][0].score} for i in order]
+    # gallery photos that are the nearest neighbour of many of the top-scoring strangers
+    top = np.argsort(-unknown_scores)[:max(10, len(unknown_scores) // 100)]
+    nearest = (np.asarray(X_unknown)[top] @ np.asarray(X_gallery).T).argmax(axis=1)
+    hubs = collections.Counter(nearest.tolist()).most_common(10)
+    out["hubs"] = [{"photo": None if gallery_paths is None else Path(gallery_paths[g]).name,
+                    "person": str(np.asarray(y_gallery)[g]), "strangers_attracted": int(c)}
+                   for g, c in hubs if c > 1]
+    out["n_known"], out["n_unknown"] = int(len(known_scores)), int(len(unknown_scores))
+    return out
 
 
 def view2_verification(settings: Settings, *, backbone_name: str | None = None,
@@ -102,6 +133,8 @@ def train_lfw(settings: Settings, config: TrainConfig | None = None, *, on_stage
     config = config or TrainConfig()
     t0 = time.time()
     dataset = scan_lfw(settings.lfw_dir)
+    merged = name_variants(dataset.people) if config.merge_name_variants else []
+    dataset = dataset.merge(merged)
     kept = dataset.filter_min_images(config.min_images)
     if config.max_people:
         top = sorted(kept.people, key=lambda n: (-len(kept.people[n]), n))[:config.max_people]
@@ -118,7 +151,7 @@ def train_lfw(settings: Settings, config: TrainConfig | None = None, *, on_stage
     usable = emb.usable
     if not usable.all():
         log.warning("%d images without an embedding (unreadable or no face) are left out", int((~usable).sum()))
-    X, y = X[usable], y[usable]
+    X, y, paths_kept = X[usable], y[usable], np.asarray(emb.paths)[usable]
 
     idx_train, idx_test = train_test_split(np.arange(len(y)), test_size=config.test_size,
                                            stratify=y, random_state=config.seed)
@@ -138,8 +171,21 @@ def train_lfw(settings: Settings, config: TrainConfig | None = None, *, on_stage
     clf, pred = fitted[chosen]
 
     _stage(on_stage, "calibrating the open-set threshold")
-    # impostor scores on the training split only: each person in turn plays the stranger
-    threshold = calibrate_threshold(impostor_scores(X[idx_train], y[idx_train]), config.target_far)
+    calibration = calibrate_open_set(X[idx_train], y[idx_train], far=config.target_far)
+    threshold, cohort_weight = calibration["threshold"], calibration["cohort_weight"]
+
+    open_set = {**calibration, "merged_names": merged}
+    if config.open_set:
+        singles = [n for n, p in dataset.people.items() if len(p) == 1]
+        if config.max_unknowns is not None:
+            singles = singles[:config.max_unknowns]
+        if singles:
+            unknown = extract_embeddings([dataset.people[n][0] for n in singles], settings, should_stop=should_stop,
+                                         progress=lambda d, t: _stage(on_stage, "embedding unknown people", d, t))
+            open_set.update(evaluate_open_set(clf, X[idx_train], y[idx_train], X[idx_test], y[idx_test],
+                                              unknown.embeddings[unknown.usable],
+                                              [n for n, ok in zip(singles, unknown.usable) if ok],
+                                              threshold, cohort_weight, gallery_paths=paths_kept[idx_train]))
 
     verification = None
     if config.verification and settings.lfw_protocol_dir_resolved is not None:
@@ -169,12 +215,11 @@ def train_lfw(settings: Settings, config: TrainConfig | None = None, *, on_stage
         "original_design": ORIGINAL_DESIGN,
         "per_person": per_person_report(y[idx_test], pred, dict(train_counts)),
         "most_confused": most_confused(y[idx_test], pred),
-        "open_set": {"target_far": config.target_far, "threshold": threshold,
-                     "calibration": "impostor scores within the training split"},
+        "open_set": open_set,
         "verification": verification,
         "seconds": round(time.time() - t0, 1),
     }
-    thresholds = {"identify": threshold}
+    thresholds = {"identify": threshold, "cohort_weight": cohort_weight, "target_far": config.target_far}
     if verification:
         thresholds["verify"] = verification["threshold"]
     manifest = {
@@ -188,6 +233,9 @@ def train_lfw(settings: Settings, config: TrainConfig | None = None, *, on_stage
     }
     if verification:
         manifest["metrics"]["view2_accuracy"] = verification["accuracy_mean"]
+    for key in ("dir_at_far_0.01", "dir_at_far_0.001"):
+        if key in open_set:
+            manifest["metrics"][key] = open_set[key]
     if save:
         _stage(on_stage, "saving artifacts")
         save_artifacts(settings.artifacts_dir, final, manifest, report)

@@ -56,7 +56,7 @@ def trained(base_settings):
     from facerec_core.training import TrainConfig, train_lfw
 
     config = TrainConfig(max_people=TEST_PEOPLE, max_images=TEST_IMAGES_PER_PERSON, verification=False,
-                         svm_grid={"C": [1.0, 10.0], "gamma": [1.0]})
+                         svm_grid={"C": [1.0, 10.0], "gamma": [1.0]}, max_unknowns=40)
     report = train_lfw(base_settings, config)
     return base_settings, report
 

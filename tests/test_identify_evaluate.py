@@ -5,8 +5,9 @@ import pytest
 from facerec_core.evaluate import (best_threshold, closed_set_metrics, open_set_metrics, tar_at_far,
                                    verification_10fold)
 from facerec_core.faces import UNKNOWN
-from facerec_core.identify import (NearestNeighborIdentifier, SVMIdentifier, calibrate_threshold, identify,
-                                   impostor_scores)
+from facerec_core.identify import (NearestNeighborIdentifier, SVMIdentifier, calibrate_open_set,
+                                   calibrate_threshold, cohort_means, identify, impostor_scores,
+                                   leave_one_out_scores)
 
 
 def clusters(n_people=5, per_person=6, dim=16, spread=0.15, seed=0):
@@ -44,10 +45,13 @@ def test_open_set_rule():
     X, y = clusters()
     clf = NearestNeighborIdentifier().fit(X, y)
     stranger = -X[:1]  # far from everyone
-    names, scores, matches = identify(clf, np.concatenate([X[:1], stranger]), threshold=0.5)
+    names, scores, matches, cohort = identify(clf, np.concatenate([X[:1], stranger]), threshold=0.5)
     assert names == [y[0], UNKNOWN]
     assert scores[0] == pytest.approx(1.0, abs=1e-5)
     assert matches[0][0].name == y[0] and len(matches[0]) == 3
+    # the cohort term lowers the score of a probe that resembles many people
+    _, normalised, _, _ = identify(clf, X[:1], threshold=0.5, cohort_weight=0.5)
+    assert normalised[0] == pytest.approx(scores[0] - 0.5 * cohort[0], abs=1e-6)
 
 
 def test_threshold_calibration_hits_the_target_far():
@@ -87,3 +91,22 @@ def test_open_set_metrics():
                            unknown_scores=np.linspace(0, 0.85, 100))
     assert out["rank1"] == pytest.approx(2 / 3)
     assert out["dir_at_far_0.01"] == pytest.approx(1 / 3)  # only the 0.9 probe beats the top stranger
+
+
+def test_leave_one_out_calibration():
+    X, y = clusters(n_people=30, per_person=4, spread=0.3)
+    loo = leave_one_out_scores(X, y)
+    assert len(loo["unknown_best"]) == 120 and len(loo["known_best"]) == 120
+    assert loo["known_correct"].mean() > 0.9
+    # a probe's own photo never counts: known probes score below 1
+    assert (loo["known_best"] < 0.999).all()
+    assert (loo["unknown_best"] < loo["known_best"]).mean() > 0.9
+    cal = calibrate_open_set(X, y, far=0.05)
+    assert cal["cohort_weight"] in (0.0, 0.25, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    assert -1 < cal["threshold"] < 1
+
+
+def test_cohort_means():
+    sims = np.array([[0.9, 0.5, 0.3, 0.1]], np.float32)
+    assert cohort_means(sims, k=2)[0] == pytest.approx(0.4)
+    assert cohort_means(sims[:, :1])[0] == 0

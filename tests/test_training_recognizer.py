@@ -26,6 +26,11 @@ def test_report_and_manifest(trained):
     assert manifest["backbone"] == "facenet" and manifest["classes"] == TEST_PEOPLE
     assert manifest["identifier"] == report["chosen_identifier"]
     assert -1 < manifest["thresholds"]["identify"] < 1
+    assert 0 <= manifest["thresholds"]["cohort_weight"] <= 1
+    open_set = report["open_set"]
+    assert open_set["n_unknown"] == 40 and open_set["rank1"] >= 0.9
+    assert 0 <= open_set["dir_at_far_0.01"] <= 1 and len(open_set["closest_unknowns"]) == 15
+    assert open_set["merged_names"]  # LFW's one-person-two-names cases were merged
     assert set(manifest["files"]) == {MODEL_FILE, "report.json"}
     assert saved_report["data"] == json.loads(json.dumps(report["data"]))
 
