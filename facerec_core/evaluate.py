@@ -60,6 +60,35 @@ def verification_10fold(scores: np.ndarray, same: np.ndarray, folds: np.ndarray)
             "n_pairs": int(len(scores))}
 
 
+def verification_10fold_normalized(raw: np.ndarray, cohort: np.ndarray, same: np.ndarray, folds: np.ndarray,
+                                   weights=(0.0, 0.25, 0.5, 0.75, 1.0)) -> dict:
+    """View-2 with cohort-normalised scores ``raw - w * cohort``: for each fold, the weight *and*
+    the threshold are chosen on the other 9 folds only."""
+    raw, cohort = np.asarray(raw, float), np.asarray(cohort, float)
+    same, folds = np.asarray(same, bool), np.asarray(folds)
+    accs, thresholds, chosen = [], [], []
+    for k in np.unique(folds):
+        train, test = folds != k, folds == k
+        best = None
+        for w in weights:
+            sc = raw[train] - w * cohort[train]
+            thr = best_threshold(sc, same[train])
+            acc = ((sc >= thr) == same[train]).mean()
+            if best is None or acc > best[0] + 1e-12:
+                best = (acc, w, thr)
+        _, w, thr = best
+        accs.append(float((((raw[test] - w * cohort[test]) >= thr) == same[test]).mean()))
+        thresholds.append(thr)
+        chosen.append(w)
+    weight = float(np.median(chosen))
+    scores = raw - weight * cohort
+    return {"accuracy_mean": float(np.mean(accs)), "accuracy_std": float(np.std(accs)), "fold_accuracies": accs,
+            "thresholds": thresholds, "weights": chosen, "cohort_weight": weight,
+            "threshold": float(np.mean([t for t, w in zip(thresholds, chosen) if w == weight] or thresholds)),
+            "tar_at_far_0.1%": tar_at_far(scores, same, 0.001), "tar_at_far_1%": tar_at_far(scores, same, 0.01),
+            "n_pairs": int(len(raw))}
+
+
 def tar_at_far(scores: np.ndarray, same: np.ndarray, far: float) -> float:
     """True-accept rate at the threshold that accepts at most ``far`` of the impostor pairs."""
     scores, same = np.asarray(scores, float), np.asarray(same, bool)

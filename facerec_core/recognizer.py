@@ -29,12 +29,17 @@ log = logging.getLogger(__name__)
 
 # Cosine thresholds for 1:1 verification when no trained model supplies one; measured on LFW
 # View-2 (mean of the 10 fold thresholds) by bench/accuracy.py.
-DEFAULT_VERIFY_THRESHOLDS = {"facenet": 0.45, "dlib-resnet": 0.88, "facenet+dlib": 0.65}
+DEFAULT_VERIFY_THRESHOLDS = {"facenet": 0.40}
 
 
 @dataclasses.dataclass
 class Verification:
-    """The answer to "are these two faces the same person?"."""
+    """The answer to "are these two faces the same person?".
+
+    ``similarity`` is the cosine of the two embeddings; with a trained model it is
+    cohort-normalised (minus a calibrated share of the faces' mean cosine to their most similar
+    known people), which is what LFW View-2 measured best.
+    """
 
     similarity: float
     threshold: float
@@ -78,7 +83,10 @@ class Recognizer:
         thresholds = self.manifest.get("thresholds", {})
         self.threshold = float(threshold if threshold is not None else thresholds.get("identify", 0.5))
         self.cohort_weight = float(thresholds.get("cohort_weight", 0.0))
-        self.verify_threshold = float(thresholds.get("verify", DEFAULT_VERIFY_THRESHOLDS.get(backbone.name, 0.5)))
+        # 1:1 verification: cohort-normalised when a trained model supplies the cohort (its gallery)
+        self.verify_cohort_weight = float(thresholds.get("verify_cohort_weight", 0.0)) if identifier is not None else 0.0
+        self.verify_threshold = float(thresholds.get("verify_normalised") if self.verify_cohort_weight else
+                                      thresholds.get("verify", DEFAULT_VERIFY_THRESHOLDS.get(backbone.name, 0.5)))
         self.min_identify_size = min_identify_size
         self.min_identify_score = min_identify_score
         self.extra_galleries: list = []  # objects with .identify(embeddings) (e.g. the enrolled gallery)
@@ -179,5 +187,10 @@ class Recognizer:
                 raise FacerecError(f"no face found in the {label} image ({getattr(src, 'name', src) if not isinstance(src, (bytes, np.ndarray)) else label})")
             faces.append(self.embed(image, found[:1])[0])
         sim = float(faces[0].embedding @ faces[1].embedding)
+        if self.verify_cohort_weight:
+            from .identify import cohort_means
+
+            pair = np.stack([faces[0].embedding, faces[1].embedding])
+            sim -= self.verify_cohort_weight * float(cohort_means(self.identifier.class_similarities(pair)).mean())
         thr = self.verify_threshold if threshold is None else float(threshold)
         return Verification(sim, thr, sim >= thr, faces[0], faces[1])

@@ -19,9 +19,9 @@ from sklearn.model_selection import train_test_split
 from .artifacts import save_artifacts
 from .embeddings import EmbeddingSet, extract_embeddings
 from .evaluate import (ORIGINAL_DESIGN, closed_set_metrics, open_set_metrics, per_person_report,
-                       roc_curve_points, verification_10fold)
-from .identify import NearestNeighborIdentifier, SVMIdentifier, calibrate_open_set, identify
-from .lfw import LFWDataset, image_path, name_variants, read_pairs, scan_lfw
+                       roc_curve_points, verification_10fold, verification_10fold_normalized)
+from .identify import NearestNeighborIdentifier, SVMIdentifier, calibrate_open_set, cohort_means, identify
+from .lfw import LFWDataset, image_path, name_variants, read_pairs, read_people, scan_lfw
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -96,23 +96,45 @@ def evaluate_open_set(clf, X_gallery, y_gallery, X_known, y_known, X_unknown, un
 
 def view2_verification(settings: Settings, *, backbone_name: str | None = None,
                        on_stage: StageFn | None = None, should_stop=None) -> dict:
-    """LFW View-2 (pairs.txt, 10 folds) with the cached embeddings of the pairs' images."""
+    """LFW View-2 (pairs.txt, 10 folds) on the cached embeddings.
+
+    Reports the plain cosine rule and the cohort-normalised one: a pair's cosine minus ``w`` × the
+    mean of its two faces' cohort means (their mean cosine to their 20 most similar people), where
+    the cohort for a test fold is the people of the other nine folds (people.txt) and ``w`` and the
+    threshold are chosen on the nine training folds.
+    """
     proto = settings.lfw_protocol_dir_resolved
     if proto is None or not (proto / "pairs.txt").is_file():
         raise FileNotFoundError("pairs.txt not found: set FACEREC_LFW_PROTOCOL_DIR")
     pairs = read_pairs(proto / "pairs.txt")
-    paths = sorted({str(image_path(settings.lfw_dir, p.name1, p.index1)) for p in pairs}
-                   | {str(image_path(settings.lfw_dir, p.name2, p.index2)) for p in pairs})
+    dataset = scan_lfw(settings.lfw_dir)
+    paths, labels = dataset.samples()
     emb = extract_embeddings(paths, settings, backbone_name=backbone_name, should_stop=should_stop,
-                             progress=(lambda d, t: _stage(on_stage, "embedding View-2 pairs", d, t)))
-    index = {p: i for i, p in enumerate(emb.paths)}
-    a = emb.embeddings[[index[str(image_path(settings.lfw_dir, p.name1, p.index1))] for p in pairs]]
-    b = emb.embeddings[[index[str(image_path(settings.lfw_dir, p.name2, p.index2))] for p in pairs]]
-    scores = np.einsum("ij,ij->i", a, b)
+                             progress=(lambda d, t: _stage(on_stage, "embedding LFW for View-2", d, t)))
+    X, index = emb.embeddings, {p: i for i, p in enumerate(emb.paths)}
+    ia = np.array([index[str(image_path(settings.lfw_dir, p.name1, p.index1))] for p in pairs])
+    ib = np.array([index[str(image_path(settings.lfw_dir, p.name2, p.index2))] for p in pairs])
+    raw = np.einsum("ij,ij->i", X[ia], X[ib])
     same = np.array([p.same for p in pairs])
-    result = verification_10fold(scores, same, np.array([p.fold for p in pairs]))
-    result["roc"] = roc_curve_points(scores, same)
-    result["images"] = emb.counts()
+    pair_folds = np.array([p.fold for p in pairs])
+    result = verification_10fold(raw, same, pair_folds)
+    result["roc"] = roc_curve_points(raw, same)
+    people_file = proto / "people.txt"
+    if people_file.is_file():
+        fold_of = {n: k for k, fold in enumerate(read_people(people_file)) for n in fold}
+        cohort_clf = NearestNeighborIdentifier(centroid_weight=0).fit(X[emb.usable], np.asarray(labels)[emb.usable])
+        class_fold = np.array([fold_of.get(c, -1) for c in cohort_clf.classes_])
+        cohort = np.zeros((len(pairs), 2), np.float32)
+        for k in np.unique(pair_folds):
+            rows = np.flatnonzero(pair_folds == k)
+            for j, idx in enumerate((ia, ib)):
+                sims = cohort_clf.class_similarities(X[idx[rows]])
+                sims[:, class_fold == k] = -1.0  # the test fold's people are never in its cohort
+                cohort[rows, j] = cohort_means(sims)
+        norm = verification_10fold_normalized(raw, cohort.mean(axis=1), same, pair_folds)
+        norm["roc"] = roc_curve_points(raw - norm["cohort_weight"] * cohort.mean(axis=1), same)
+        result["cohort_normalised"] = norm
+    result["images"] = emb.subset(np.unique(np.concatenate([ia, ib]))).counts()
     return result
 
 
@@ -222,6 +244,9 @@ def train_lfw(settings: Settings, config: TrainConfig | None = None, *, on_stage
     thresholds = {"identify": threshold, "cohort_weight": cohort_weight, "target_far": config.target_far}
     if verification:
         thresholds["verify"] = verification["threshold"]
+        if "cohort_normalised" in verification:
+            thresholds["verify_normalised"] = verification["cohort_normalised"]["threshold"]
+            thresholds["verify_cohort_weight"] = verification["cohort_normalised"]["cohort_weight"]
     manifest = {
         "backbone": settings.backbone, "identifier": chosen, "classes": int(len(final.classes_)),
         "hyperparameters": getattr(clf, "best_params_", {}), "thresholds": thresholds,
@@ -233,6 +258,8 @@ def train_lfw(settings: Settings, config: TrainConfig | None = None, *, on_stage
     }
     if verification:
         manifest["metrics"]["view2_accuracy"] = verification["accuracy_mean"]
+        if "cohort_normalised" in verification:
+            manifest["metrics"]["view2_accuracy_normalised"] = verification["cohort_normalised"]["accuracy_mean"]
     for key in ("dir_at_far_0.01", "dir_at_far_0.001"):
         if key in open_set:
             manifest["metrics"][key] = open_set[key]
