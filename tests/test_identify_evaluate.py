@@ -110,3 +110,18 @@ def test_cohort_means():
     sims = np.array([[0.9, 0.5, 0.3, 0.1]], np.float32)
     assert cohort_means(sims, k=2)[0] == pytest.approx(0.4)
     assert cohort_means(sims[:, :1])[0] == 0
+
+
+def test_verification_with_cohort_normalisation():
+    from facerec_core.evaluate import verification_10fold_normalized
+
+    rng = np.random.default_rng(3)
+    same = np.repeat([True, False], 300)
+    cohort = rng.uniform(0, 0.5, 600)
+    # impostor pairs that look like everyone score high: the cohort term separates them
+    raw = np.where(same, 0.6 + 0.1 * rng.normal(size=600), 0.2 + cohort + 0.05 * rng.normal(size=600))
+    folds = np.tile(np.repeat(np.arange(10), 30), 2)
+    plain = verification_10fold(raw, same, folds)
+    norm = verification_10fold_normalized(raw, cohort, same, folds)
+    assert norm["accuracy_mean"] > plain["accuracy_mean"]
+    assert norm["cohort_weight"] > 0 and len(norm["weights"]) == 10
