@@ -54,6 +54,14 @@ def test_artifacts_refuse_mismatch(trained, tmp_path):
         Recognizer.load(settings.replace(artifacts_dir=tmp_path / "empty"))
 
 
+def test_threshold_round_trips_through_the_manifest(trained, recognizer):
+    settings, report = trained
+    _, manifest, _ = load_artifacts(settings.artifacts_dir)
+    assert recognizer.threshold == pytest.approx(manifest["thresholds"]["identify"])
+    assert recognizer.threshold == pytest.approx(report["open_set"]["threshold"])
+    assert recognizer.cohort_weight == pytest.approx(manifest["thresholds"]["cohort_weight"])
+
+
 def test_names_a_known_person_in_a_held_out_photo(recognizer, held_out_photo):
     name, path = held_out_photo
     faces = recognizer.recognize(path)
@@ -94,10 +102,17 @@ def test_small_faces_are_not_guessed(recognizer, held_out_photo):
     assert faces and faces[0].identity == UNKNOWN and "too small" in faces[0].note
 
 
-def test_verify_same_and_different(recognizer, lfw_dir):
-    same = recognizer.verify(lfw_photo(lfw_dir, "Colin_Powell", 1), lfw_photo(lfw_dir, "Colin_Powell", 2))
+def test_verify_pairs_from_pairs_txt(recognizer, lfw_dir, lfw_protocol_dir):
+    from facerec_core.lfw import read_pairs
+
+    pairs = read_pairs(lfw_protocol_dir / "pairs.txt")
+    matched = next(p for p in pairs if p.same)
+    mismatched = next(p for p in pairs if not p.same)
+    same = recognizer.verify(lfw_photo(lfw_dir, matched.name1, matched.index1),
+                             lfw_photo(lfw_dir, matched.name2, matched.index2))
     assert same.same and "same person" in same.verdict
-    diff = recognizer.verify(lfw_photo(lfw_dir, "Colin_Powell", 1), lfw_photo(lfw_dir, "Tony_Blair", 1))
+    diff = recognizer.verify(lfw_photo(lfw_dir, mismatched.name1, mismatched.index1),
+                             lfw_photo(lfw_dir, mismatched.name2, mismatched.index2))
     assert not diff.same and "different people" in diff.verdict
     assert diff.similarity < same.similarity
 
