@@ -81,7 +81,11 @@ class Recognizer:
         self.identifier = identifier
         self.manifest = manifest or {}
         thresholds = self.manifest.get("thresholds", {})
-        self.threshold = float(threshold if threshold is not None else thresholds.get("identify", 0.5))
+        if threshold is None and "identify" not in thresholds:
+            from .gallery import default_threshold  # no trained model: the gallery's documented default
+
+            threshold = default_threshold(backbone.name)
+        self.threshold = float(threshold if threshold is not None else thresholds["identify"])
         self.cohort_weight = float(thresholds.get("cohort_weight", 0.0))
         # 1:1 verification: cohort-normalised when a trained model supplies the cohort (its gallery)
         self.verify_cohort_weight = float(thresholds.get("verify_cohort_weight", 0.0)) if identifier is not None else 0.0
