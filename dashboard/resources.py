@@ -12,8 +12,25 @@ from facerec_core.settings import Settings
 
 
 def get_settings() -> Settings:
-    """Settings from the environment (FACEREC_*)."""
+    """Settings from the environment (FACEREC_*). Every page calls this first."""
+    leave_legacy_pages_mode()
     return Settings.from_env()
+
+
+def leave_legacy_pages_mode() -> None:
+    """Re-run through ``streamlit_app.py`` when Streamlit ran a page file on its own.
+
+    Until the entry script has run once in a server process, Streamlit treats a ``pages/`` folder
+    beside it as the old automatic multipage layout: a browser that opens ``/model_metrics`` first
+    gets ``pages/model_metrics.py`` run bare (no ``st.navigation``, no page config). Switching that
+    mode off and re-running sends the request through the entry script's navigation instead; it
+    happens at most once per process.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory and st.runtime.exists():
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 @st.cache_resource(show_spinner="Loading the face models…")

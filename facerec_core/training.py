@@ -44,7 +44,7 @@ class TrainConfig:
     svm_grid: dict | None = None
     verification: bool = True  # also run LFW View-2 when pairs.txt is available
     open_set: bool = True  # also evaluate open-set identification against people with one image
-    max_unknowns: int | None = None  # cap on those unknown probes (quick runs, tests)
+    max_unknowns: int | None = None  # cap on those unknown probes; quick runs (max_people/max_images) use 200
     merge_name_variants: bool = True  # one person filed under two LFW names becomes one (see lfw.name_variants)
 
 
@@ -199,8 +199,11 @@ def train_lfw(settings: Settings, config: TrainConfig | None = None, *, on_stage
     open_set = {**calibration, "merged_names": merged}
     if config.open_set:
         singles = [n for n, p in dataset.people.items() if len(p) == 1]
-        if config.max_unknowns is not None:
-            singles = singles[:config.max_unknowns]
+        limit = config.max_unknowns
+        if limit is None and (config.max_people or config.max_images):
+            limit = 200  # a quick run should not embed all of LFW's 4,069 one-photo people
+        if limit is not None:
+            singles = singles[:limit]
         if singles:
             unknown = extract_embeddings([dataset.people[n][0] for n in singles], settings, should_stop=should_stop,
                                          progress=lambda d, t: _stage(on_stage, "embedding unknown people", d, t))

@@ -332,6 +332,7 @@ class LiveStatus:
     analysed: int
     dropped: int
     process_ms_p50: float | None
+    last_frame_age: float | None = None
 
 
 class _RateMeter:
@@ -388,6 +389,7 @@ class LiveProcessor:
         self._analysis = _RateMeter()
         self._process_ms: deque[float] = deque(maxlen=50)
         self._state, self._message = "idle", None
+        self._last_frame_at: float | None = None
 
     @property
     def config(self) -> VideoConfig:
@@ -401,11 +403,16 @@ class LiveProcessor:
 
     def handle(self, image: np.ndarray) -> np.ndarray:
         """Take a frame (RGB uint8) and return it annotated; never waits for recognition."""
+        return self.handle_with_faces(image)[0]
+
+    def handle_with_faces(self, image: np.ndarray) -> tuple[np.ndarray, list[Face]]:
+        """:meth:`handle`, also returning the faces drawn on the frame."""
         if self.config.mirror:
             image = np.ascontiguousarray(image[:, ::-1])
         now = self.clock()
         with self._cond:
             self._frames += 1
+            self._last_frame_at = now
             if self._pending is not None:
                 self._dropped += 1
             self._pending = (self._frames, image)
@@ -416,7 +423,7 @@ class LiveProcessor:
             self._cond.notify()
             faces = [] if self._result is None else self._result.faces
             fps = self._display.rate()
-        return annotate(image, faces, extra_text=f"{fps:4.1f} fps")
+        return annotate(image, faces, extra_text=f"{fps:4.1f} fps"), faces
 
     def _ensure_worker(self) -> None:
         """Start the worker thread if it is not running (caller holds ``_cond``)."""
@@ -463,11 +470,15 @@ class LiveProcessor:
             with self._cond:
                 if self._thread is threading.current_thread():
                     self._thread = None
+                if self._stop:
+                    self.processor.reset()  # this thread owns the processor until here
             log.debug("%s: worker exited", self.name)
 
     def _publish(self, result: FrameResult) -> None:
         now = self.clock()
         with self._cond:
+            if self._stop:
+                return
             self._result = result
             self._analysed += 1
             self._analysis.tick(now)
@@ -507,7 +518,8 @@ class LiveProcessor:
                 display_fps=self._display.rate(now) if self._state == "running" else 0.0,
                 analysis_fps=self._analysis.rate(now) if self._state == "running" else 0.0,
                 frames=self._frames, analysed=self._analysed, dropped=self._dropped,
-                process_ms_p50=times[len(times) // 2] if times else None)
+                process_ms_p50=times[len(times) // 2] if times else None,
+                last_frame_age=None if self._last_frame_at is None else now - self._last_frame_at)
 
     @property
     def running(self) -> bool:
@@ -516,29 +528,34 @@ class LiveProcessor:
             return self._last_thread is not None and self._last_thread.is_alive()
 
     def mark_ended(self, message: str = "The video stream ended.") -> None:
-        """Record that the stream ended (e.g. the camera was unplugged) and stop the worker."""
-        self.stop(state="ended", message=message)
+        """Record that the input stream ended (camera unplugged, connection lost, page closed)
+        and let the worker exit; does not block (safe on an event loop thread)."""
+        with self._cond:
+            running = self._state in ("running", "error")
+        self.stop(timeout=0, state="ended" if running else None, message=message if running else None)
 
-    def stop(self, timeout: float = 5.0, *, state: str = "stopped", message: str | None = None) -> bool:
+    def stop(self, timeout: float = 5.0, *, state: str | None = "stopped", message: str | None = None) -> bool:
         """Stop the worker thread and forget tracked faces; ``True`` once the thread is gone.
 
-        Frames handled afterwards start a fresh worker.
+        Waits up to ``timeout`` seconds for the thread; frames handled afterwards start a fresh
+        worker. ``state``/``message`` are what :meth:`snapshot` reports next (``None``: keep).
         """
         with self._cond:
             self._stop = True
             self._pending = None
             thread = self._last_thread
-            self._cond.notify_all()
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-        gone = thread is None or not thread.is_alive()
-        if not gone:
-            log.warning("%s: worker did not stop within %.1f s", self.name, timeout)
-        with self._cond:
-            self.processor.reset()
             self._result = None
             self._first_seen = {}
-            self._state, self._message = state, message
+            if state is not None:
+                self._state, self._message = state, message
+            self._cond.notify_all()
+        if thread is not None and thread is not threading.current_thread() and timeout > 0:
+            thread.join(timeout)
+        gone = thread is None or not thread.is_alive()
+        if gone:
+            self.processor.reset()
+        elif not gone and timeout > 0:
+            log.warning("%s: worker did not stop within %.1f s", self.name, timeout)
         return gone
 
 
@@ -618,6 +635,37 @@ def write_y4m(path: str | Path, frames: Iterable[np.ndarray], fps: int = 15) -> 
             out.write(b"FRAME\n")
             out.write(rgb_to_i420(frame))
     return path
+
+
+def read_y4m(path: str | Path, *, max_frames: int | None = None) -> tuple[list[np.ndarray], float]:
+    """RGB frames and frame rate of a YUV4MPEG2 4:2:0 file (as written by :func:`write_y4m`
+    or ``ffmpeg -pix_fmt yuv420p``)."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        header = f.readline().decode("ascii", "replace").split()
+        if not header or header[0] != "YUV4MPEG2":
+            raise ValueError(f"{path} is not a YUV4MPEG2 file")
+        tags = {t[0]: t[1:] for t in header[1:]}
+        if not tags.get("C", "420").startswith("420"):
+            raise ValueError(f"{path}: only 4:2:0 colour is supported, got C{tags['C']}")
+        w, h = int(tags["W"]), int(tags["H"])
+        num, _, den = tags.get("F", "30:1").partition(":")
+        fps = float(num) / float(den or 1)
+        y_size, c_size = w * h, (w // 2) * (h // 2)
+        frames = []
+        while max_frames is None or len(frames) < max_frames:
+            line = f.readline()
+            if not line.startswith(b"FRAME"):
+                break
+            data = f.read(y_size + 2 * c_size)
+            if len(data) < y_size + 2 * c_size:
+                break
+            planes = [Image.frombytes("L", (w, h), data[:y_size])]
+            for k in range(2):
+                part = data[y_size + k * c_size:y_size + (k + 1) * c_size]
+                planes.append(Image.frombytes("L", (w // 2, h // 2), part).resize((w, h), Image.BILINEAR))
+            frames.append(np.asarray(Image.merge("YCbCr", planes).convert("RGB")))
+    return frames, fps
 
 
 def known_names(faces: Iterable[Face]) -> set[str]:
