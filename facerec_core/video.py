@@ -357,8 +357,12 @@ class LiveProcessor:
 
     :meth:`handle` is called for every frame (on the video thread): it hands the frame to a
     worker thread, which keeps only the newest one, and returns the frame annotated with the
-    latest results and the display rate. The worker starts on the first frame and exits by
+    latest results and the display rate. The worker starts with the first frame and exits by
     itself after ``idle_timeout_s`` without frames, or at :meth:`stop`.
+
+    Each worker belongs to a *generation*; :meth:`stop` starts a new one, so a worker that is
+    still finishing a frame exits right after it and publishes nothing, even if a late frame
+    has already started the next worker. One lock serialises the per-stream tracking state.
 
     Args:
         recognizer: the (shared, thread-safe) :class:`~facerec_core.recognizer.Recognizer`.
@@ -368,7 +372,7 @@ class LiveProcessor:
         name: names the worker thread (for logs).
     """
 
-    def __init__(self, recognizer, config: VideoConfig | None = None, *, idle_timeout_s: float = 5.0,
+    def __init__(self, recognizer, config: VideoConfig | None = None, *, idle_timeout_s: float = 3.0,
                  recent_s: float = 60.0, name: str = "facerec-live",
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.processor = FrameProcessor(recognizer, config, clock=clock)
@@ -376,11 +380,13 @@ class LiveProcessor:
         self.recent_s = recent_s
         self.name = name
         self.clock = clock
-        self._cond = threading.Condition()
+        self._cond = threading.Condition()      # guards everything below
+        self._process_lock = threading.Lock()   # guards self.processor's tracking state
+        self._generation = 0
+        self._needs_reset = False
         self._pending: tuple[int, np.ndarray] | None = None
-        self._thread: threading.Thread | None = None
-        self._last_thread: threading.Thread | None = None
-        self._stop = False
+        self._thread: threading.Thread | None = None       # the current generation's worker
+        self._threads: list[threading.Thread] = []          # every worker not yet joined
         self._result: FrameResult | None = None
         self._first_seen: dict[int, float] = {}
         self._recent: dict[str, float] = {}
@@ -420,72 +426,69 @@ class LiveProcessor:
             if self._state in ("idle", "stopped", "ended"):
                 self._state, self._message = "running", None
             self._ensure_worker()
-            self._cond.notify()
+            self._cond.notify_all()
             faces = [] if self._result is None else self._result.faces
             fps = self._display.rate()
         return annotate(image, faces, extra_text=f"{fps:4.1f} fps"), faces
 
     def _ensure_worker(self) -> None:
-        """Start the worker thread if it is not running (caller holds ``_cond``)."""
+        """Start this generation's worker if it is not running (caller holds ``_cond``)."""
         if self._thread is None or not self._thread.is_alive():
-            self._stop = False
-            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-            self._last_thread = self._thread
+            self._thread = threading.Thread(target=self._run, args=(self._generation,), name=self.name, daemon=True)
+            self._threads = [t for t in self._threads if t.is_alive()] + [self._thread]
             self._thread.start()
 
     # -- the worker thread ------------------------------------------------------------------
 
-    def _next_frame(self) -> tuple[int, np.ndarray] | None:
-        """The newest pending frame, or ``None`` when stopping or idle too long."""
+    def _next_frame(self, generation: int) -> tuple[int, np.ndarray] | None:
+        """The newest pending frame, or ``None`` when stopped or idle for too long."""
         with self._cond:
             deadline = self.clock() + self.idle_timeout_s
-            while self._pending is None and not self._stop:
+            while self._pending is None and generation == self._generation:
                 left = deadline - self.clock()
                 if left <= 0:
                     break
                 self._cond.wait(left)
-            if self._stop or self._pending is None:
-                # decide to exit under the lock, so handle() starts a new worker from now on
+            if generation != self._generation or self._pending is None:
+                # decided under the lock: from here on handle() starts a new worker
                 if self._thread is threading.current_thread():
                     self._thread = None
                 return None
             item, self._pending = self._pending, None
             return item
 
-    def _run(self) -> None:
+    def _run(self, generation: int) -> None:
         """Worker loop: process the newest frame, publish the result, repeat."""
-        log.debug("%s: worker started", self.name)
-        try:
-            while (item := self._next_frame()) is not None:
-                index, image = item
-                try:
-                    result = self.processor.process(image, index=index)
-                except Exception as exc:  # keep streaming; the UI shows the message
-                    log.exception("%s: recognition failed on frame %d", self.name, index)
+        log.debug("%s: worker %d started", self.name, generation)
+        while (item := self._next_frame(generation)) is not None:
+            index, image = item
+            try:
+                with self._process_lock:
                     with self._cond:
+                        reset, self._needs_reset = self._needs_reset, False
+                    if reset:
+                        self.processor.reset()
+                    result = self.processor.process(image, index=index)
+            except Exception as exc:  # keep streaming; the UI shows the message
+                log.exception("%s: recognition failed on frame %d", self.name, index)
+                with self._cond:
+                    if generation == self._generation:
                         self._state, self._message = "error", f"recognition failed: {type(exc).__name__}: {exc}"
-                    continue
-                self._publish(result)
-        finally:
-            with self._cond:
-                if self._thread is threading.current_thread():
-                    self._thread = None
-                if self._stop:
-                    self.processor.reset()  # this thread owns the processor until here
-            log.debug("%s: worker exited", self.name)
+                continue
+            self._publish(result, generation)
+        log.debug("%s: worker %d exited", self.name, generation)
 
-    def _publish(self, result: FrameResult) -> None:
+    def _publish(self, result: FrameResult, generation: int) -> None:
         now = self.clock()
         with self._cond:
-            if self._stop:
+            if generation != self._generation:
                 return
             self._result = result
             self._analysed += 1
             self._analysis.tick(now)
             if result.detected:
                 self._process_ms.append(result.timings["total"])
-            live_ids = set(result.track_ids)
-            self._first_seen = {tid: self._first_seen.get(tid, now) for tid in live_ids}
+            self._first_seen = {tid: self._first_seen.get(tid, now) for tid in result.track_ids}
             for face in result.faces:
                 if face.is_known:
                     self._recent[face.identity] = now
@@ -512,20 +515,21 @@ class LiveProcessor:
                                           now - self._first_seen.get(tid, now), face.is_known))
             self._recent = {n: t for n, t in self._recent.items() if now - t <= self.recent_s}
             times = sorted(self._process_ms)
+            running = self._state == "running"
             return LiveStatus(
                 state=self._state, message=self._message, in_view=in_view,
                 recently_seen={n: now - t for n, t in sorted(self._recent.items(), key=lambda kv: -kv[1])},
-                display_fps=self._display.rate(now) if self._state == "running" else 0.0,
-                analysis_fps=self._analysis.rate(now) if self._state == "running" else 0.0,
+                display_fps=self._display.rate(now) if running else 0.0,
+                analysis_fps=self._analysis.rate(now) if running else 0.0,
                 frames=self._frames, analysed=self._analysed, dropped=self._dropped,
                 process_ms_p50=times[len(times) // 2] if times else None,
                 last_frame_age=None if self._last_frame_at is None else now - self._last_frame_at)
 
     @property
     def running(self) -> bool:
-        """Whether the worker thread is alive."""
+        """Whether any worker thread is alive."""
         with self._cond:
-            return self._last_thread is not None and self._last_thread.is_alive()
+            return any(t.is_alive() for t in self._threads)
 
     def mark_ended(self, message: str = "The video stream ended.") -> None:
         """Record that the input stream ended (camera unplugged, connection lost, page closed)
@@ -535,28 +539,31 @@ class LiveProcessor:
         self.stop(timeout=0, state="ended" if running else None, message=message if running else None)
 
     def stop(self, timeout: float = 5.0, *, state: str | None = "stopped", message: str | None = None) -> bool:
-        """Stop the worker thread and forget tracked faces; ``True`` once the thread is gone.
+        """End the worker and forget tracked faces; ``True`` once no worker thread is left.
 
-        Waits up to ``timeout`` seconds for the thread; frames handled afterwards start a fresh
-        worker. ``state``/``message`` are what :meth:`snapshot` reports next (``None``: keep).
+        Waits up to ``timeout`` seconds for the threads (0: do not wait). A frame handled
+        afterwards starts a fresh worker. ``state``/``message`` are what :meth:`snapshot`
+        reports next (``None``: keep them).
         """
         with self._cond:
-            self._stop = True
+            self._generation += 1
+            self._thread = None
             self._pending = None
-            thread = self._last_thread
+            self._needs_reset = True
             self._result = None
             self._first_seen = {}
             if state is not None:
                 self._state, self._message = state, message
+            threads = [t for t in self._threads if t is not threading.current_thread()]
             self._cond.notify_all()
-        if thread is not None and thread is not threading.current_thread() and timeout > 0:
-            thread.join(timeout)
-        gone = thread is None or not thread.is_alive()
-        if gone:
-            self.processor.reset()
-        elif not gone and timeout > 0:
+        deadline = time.monotonic() + max(timeout, 0.0)
+        for thread in threads:
+            if timeout > 0:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        alive = [t for t in threads if t.is_alive()]
+        if alive and timeout > 0:
             log.warning("%s: worker did not stop within %.1f s", self.name, timeout)
-        return gone
+        return not alive
 
 
 # --------------------------------------------------------------------------------------------
