@@ -1,0 +1,108 @@
+"""Dataset Explorer: LFW statistics, a person search, and the embedding space of the top people."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from dashboard import charts
+from dashboard.data import (embedding_frame, filter_summary, image_counts, lfw_people, project_embeddings,
+                            search_people, top_people_samples)
+from dashboard.resources import get_settings
+from facerec_core.embeddings import extract_embeddings
+from facerec_core.errors import DatasetError, FacerecError
+
+settings = get_settings()
+
+st.title("Dataset Explorer")
+st.caption("Labeled Faces in the Wild (LFW): who is in it, how unevenly, and how the model sees them.")
+
+if settings.lfw_dir is None:
+    st.info("No LFW folder is configured. Set `FACEREC_LFW_DIR` to a folder in the LFW layout "
+            "(`<root>/<Person_Name>/<Person_Name>_0001.jpg`) and restart the dashboard.",
+            icon=":material/folder_off:")
+    st.stop()
+try:
+    people = lfw_people(str(settings.lfw_dir))
+except DatasetError as exc:
+    st.error(f"The LFW folder cannot be used: {exc}", icon=":material/folder_off:")
+    st.stop()
+counts = image_counts(people)
+
+# ---- statistics -------------------------------------------------------------------------------
+st.subheader("At a glance")
+singles = int((counts == 1).sum())
+overview = st.columns(4)
+overview[0].metric("Images", f"{int(counts.sum()):,}")
+overview[1].metric("People", f"{len(counts):,}")
+overview[2].metric("People with one image", f"{singles:,}", help="They can be tested against but not learned")
+overview[3].metric("Most images of one person", f"{int(counts.iloc[0]):,}",
+                   help=counts.index[0].replace("_", " "))
+
+min_images = st.slider("Keep people with at least N images", 1, 100, 2, key="explorer_min_images",
+                       help="The original design trained on everyone with 2 or more images")
+kept = filter_summary(counts, min_images)
+kept_cols = st.columns(2)
+kept_cols[0].metric(f"People with ≥ {min_images}", f"{kept['people']:,}", f"{kept['people_share']:.1%} of people",
+                    delta_color="off", delta_arrow="off")
+kept_cols[1].metric("Their images", f"{kept['images']:,}", f"{kept['images_share']:.1%} of images",
+                    delta_color="off", delta_arrow="off")
+
+charts_cols = st.columns(2)
+with charts_cols[0]:
+    st.markdown("**Images per person**")
+    st.plotly_chart(charts.images_per_person_histogram(counts, min_images), key="explorer_histogram")
+with charts_cols[1]:
+    top_share = counts.head(30).sum() / counts.sum()
+    st.markdown(f"**The long tail**: the 30 best-covered people hold {top_share:.0%} of the images; "
+                f"{singles / len(counts):.0%} of people have a single one.")
+    st.plotly_chart(charts.long_tail_figure(counts, 30), key="explorer_long_tail")
+
+# ---- person search ----------------------------------------------------------------------------
+st.subheader("Find a person")
+query = st.text_input("Name", placeholder="e.g. powell, serena, tony blair", key="explorer_query")
+if query:
+    matches = search_people(counts.index, query)
+    if not matches:
+        st.info(f"Nobody in LFW matches “{query}”.")
+    else:
+        person = st.selectbox(f"{len(matches)} match{'es' if len(matches) != 1 else ''}", matches,
+                              format_func=lambda n: f"{n.replace('_', ' ')} ({counts[n]} images)",
+                              key="explorer_person")
+        paths = people[person]
+        shown = paths[:30]
+        # Captions: the image number, as LFW's protocol files cite it (Colin_Powell_0001.jpg → 0001).
+        st.image(shown, width=110, caption=[p.rsplit("_", 1)[-1].split(".")[0] for p in shown])
+        if len(paths) > len(shown):
+            st.caption(f"The first {len(shown)} of {len(paths)} images.")
+
+# ---- embedding space --------------------------------------------------------------------------
+st.subheader("The embedding space")
+st.caption("Each dot is one photo's face embedding, projected to 2-D. Photos of the same person should cluster; "
+           "overlapping clusters are people the model may confuse.")
+controls = st.columns(3)
+top_k = controls[0].number_input("People (most images first)", 2, 50, 10, key="explorer_k")
+per_person = controls[1].number_input("Images per person", 2, 100, 20, key="explorer_per_person")
+method = controls[2].radio("Projection", ["PCA", "t-SNE"], horizontal=True, key="explorer_method")
+if st.button("Show the embedding map", icon=":material/scatter_plot:"):
+    st.session_state["explorer_map"] = True
+
+if st.session_state.get("explorer_map"):
+    paths, labels = top_people_samples(people, int(top_k), int(per_person))
+    bar = st.progress(0.0, text=f"Embedding {len(paths)} photos (cached ones are instant)…")
+    try:
+        emb = extract_embeddings(paths, settings, progress=lambda done, total: bar.progress(
+            done / max(1, total), text=f"Embedding new photos: {done}/{total}"))
+    except FacerecError as exc:
+        bar.empty()
+        st.error(f"The embeddings could not be computed: {exc}")
+        st.stop()
+    bar.empty()
+    usable = emb.usable
+    coords = project_embeddings(emb.embeddings[usable], method)
+    frame = embedding_frame(coords, [p for p, u in zip(paths, usable) if u],
+                            [n for n, u in zip(labels, usable) if u], list(np.asarray(emb.status)[usable]))
+    st.plotly_chart(charts.embedding_scatter(frame, method), key="explorer_embeddings")
+    counts_by_status = emb.counts()
+    st.caption(f"{len(frame)} of {len(paths)} photos: {counts_by_status['ok']} with a detected face, "
+               f"{counts_by_status['assumed']} where the central box was assumed (no detection), "
+               f"{counts_by_status['no_face'] + counts_by_status['error']} left out.")

@@ -1,0 +1,181 @@
+"""Home: what facerec is, the state of the model, what to do next, and training from the UI."""
+from __future__ import annotations
+
+import datetime as dt
+
+import streamlit as st
+
+from dashboard.data import lfw_people, model_manifest, model_report
+from dashboard.resources import get_settings
+from dashboard.training_job import CANCELLED, CANCELLING, DONE, FAILED, TrainingStatus, get_training_job
+from facerec_core.errors import ArtifactError, DatasetError
+from facerec_core.training import TrainConfig
+
+settings = get_settings()
+job = get_training_job()
+
+st.title("facerec")
+st.markdown(
+    "Offline face recognition: every face in a photo is **detected** (MTCNN), **embedded** "
+    "(a FaceNet-style network turns it into a vector) and **identified** against the people the "
+    "model was trained on, or called *unknown* when it is not close enough to anyone. "
+    "Nothing leaves this machine.")
+
+
+def _when(created: str | None) -> str:
+    if not created:
+        return "unknown date"
+    try:
+        return dt.datetime.fromisoformat(created).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return created
+
+
+def _percent(value) -> str:
+    return "–" if value is None else f"{float(value):.1%}"
+
+
+def _count(value) -> str:
+    # Manifests written by other versions may lack a field: show "?" rather than fail.
+    return f"{value:,}" if isinstance(value, int) else "?"
+
+
+# ---- the model --------------------------------------------------------------------------------
+manifest = model_manifest(settings)
+st.subheader("The model")
+if manifest:
+    metrics = manifest.get("metrics", {})
+    data = manifest.get("training_data", {})
+    cols = st.columns(5)
+    cols[0].metric("Backbone", manifest.get("backbone", "?"))
+    cols[1].metric("People known", _count(manifest.get("classes", data.get("people"))))
+    cols[2].metric("Accuracy", _percent(metrics.get("accuracy")), help="Closed-set, held-out 20% split")
+    cols[3].metric("Weighted F1", _percent(metrics.get("weighted_f1")))
+    view2 = metrics.get("view2_accuracy_normalised", metrics.get("view2_accuracy"))
+    if view2 is not None:
+        cols[4].metric("LFW verification", _percent(view2), help="View-2 pairs, 10 folds")
+    else:
+        cols[4].metric("Identifier", str(manifest.get("identifier", "?")).upper())
+    st.caption(f"Trained {_when(manifest.get('created'))} on {_count(data.get('images'))} images of "
+               f"{_count(data.get('people'))} people ({data.get('source', 'LFW')}, at least "
+               f"{data.get('min_images', '?')} images each). Models live in `{settings.artifacts_dir}`.")
+    # The recognizer refuses a model it cannot trust or use; say so here rather than let it go quiet.
+    try:
+        model_report(settings)
+        if manifest.get("backbone") != settings.backbone:
+            st.warning(f"This model was trained with the `{manifest.get('backbone')}` backbone but the dashboard "
+                       f"uses `{settings.backbone}` (FACEREC_BACKBONE), so faces will not be named: retrain, or "
+                       "restart with the model's backbone.", icon=":material/warning:")
+    except ArtifactError as exc:
+        st.warning(f"The trained model cannot be used: {exc}", icon=":material/warning:")
+    st.markdown("**What next**")
+    links = st.columns(4)
+    links[0].page_link("pages/recognize.py", label="Recognize faces in photos", icon=":material/photo_camera:")
+    links[1].page_link("pages/verify.py", label="Compare two photos", icon=":material/compare:")
+    links[2].page_link("pages/model_metrics.py", label="How good is it?", icon=":material/monitoring:")
+    links[3].page_link("pages/dataset_explorer.py", label="Explore the data", icon=":material/dataset:")
+else:
+    st.info(
+        f"**No trained model yet** (nothing in `{settings.artifacts_dir}`). Faces can still be detected "
+        "and two photos compared, but nobody can be named until a model is trained on LFW: use the "
+        "training panel below, or run `python -m facerec_core train --lfw-dir PATH` and reload this page.",
+        icon=":material/info:")
+
+# ---- training ---------------------------------------------------------------------------------
+lfw_error = None
+people = None
+if settings.lfw_dir is None:
+    lfw_error = ("No LFW folder is configured. Set `FACEREC_LFW_DIR` to a folder in the LFW layout "
+                 "(`<root>/<Person_Name>/<Person_Name>_0001.jpg`) and restart the dashboard to train from here.")
+else:
+    try:
+        people = lfw_people(str(settings.lfw_dir))
+    except DatasetError as exc:
+        lfw_error = f"The LFW folder cannot be used: {exc}"
+
+
+def _render_status(status: TrainingStatus) -> None:
+    stage = status.current
+    if status.active:
+        label = "Cancelling…" if status.state == CANCELLING else "Training"
+        if stage is not None:
+            counts = f" {stage.done:,}/{stage.total:,}" if stage.total else ""
+            label = f"{label}: stage {len(status.stages)}, {stage.name}{counts}"
+        st.progress(status.fraction, text=f"{label} ({status.elapsed:.0f} s)")
+        if len(status.stages) > 1:
+            st.caption("Done: " + " → ".join(s.name for s in status.stages[:-1]))
+    elif status.state == DONE:
+        report = status.report or {}
+        chosen = report.get("chosen_identifier")
+        accuracy = (report.get("identifiers") or {}).get(chosen, {}).get("accuracy")
+        st.success(f"Training finished in {status.elapsed:.0f} s: {report.get('data', {}).get('people', '?')} "
+                   f"people, accuracy {_percent(accuracy)}. The new model is in use.", icon=":material/check:")
+    elif status.state == CANCELLED:
+        st.warning(f"Training was cancelled ({status.error}). The previous model, if any, is unchanged.")
+    elif status.state == FAILED:
+        st.error(f"Training failed: {status.error}")
+
+
+@st.fragment(run_every=1.0)
+def _progress_panel() -> None:
+    # Polls the background job every second without re-running (or freezing) the whole page.
+    status = job.status()
+    _render_status(status)
+    if status.active:
+        st.button("Cancel training", icon=":material/stop:", on_click=job.cancel,
+                  disabled=status.state == CANCELLING)
+    else:
+        st.rerun(scope="app")  # the run ended: redraw the model summary above
+
+
+status = job.status()
+if not status.active and status.run_id and st.session_state.get("training_seen") != status.run_id:
+    # A run just ended: say how it went, once per session.
+    _render_status(status)
+    st.session_state["training_seen"] = status.run_id
+
+# With a model in use, retraining is tucked away; without one it is the main thing to do here.
+panel = st.expander("Train a new model", icon=":material/model_training:") if manifest and not status.active \
+    else st.container()
+with panel:
+    if lfw_error:
+        st.warning(lfw_error, icon=":material/folder_off:")
+    elif status.active:
+        _progress_panel()
+    else:
+        counts = sorted((len(p) for p in people.values()), reverse=True)
+        st.markdown(f"LFW at `{settings.lfw_dir}`: {sum(counts):,} images of {len(counts):,} people. "
+                    "A small model (a few people with many photos) trains in a minute or two; the full "
+                    "protocol (everyone with 2+ images) takes much longer on a CPU.")
+        c1, c2, c3 = st.columns(3)
+        min_images = c1.number_input("Min images per person", 2, 500, 20, help="People with fewer are left out")
+        max_people = c2.number_input("Max people (0 = all)", 0, len(counts), min(10, len(counts)),
+                                     help="Keep the people with the most images")
+        max_images = c3.number_input("Max images per person (0 = all)", 0, 600, 20,
+                                     help="Each person's first images, in file order")
+        c4, c5, c6 = st.columns(3)
+        identifier = c4.selectbox("Identifier", ["auto", "svm", "nn"],
+                                  help="auto: whichever scores higher on the held-out split")
+        singles = sum(1 for c in counts if c == 1)
+        strangers = c5.number_input("Strangers for the open-set test (0 = skip)", 0, singles, min(100, singles),
+                                    help="People with a single LFW photo, never trained on, who should come out "
+                                         "'unknown'; each one is a photo to embed")
+        has_pairs = settings.lfw_protocol_dir_resolved is not None
+        c6.markdown("")  # aligns the checkbox with the inputs beside it
+        verification = c6.checkbox("Also run LFW View-2 verification (embeds all of LFW: slow on a CPU)",
+                                   value=False, disabled=not has_pairs,
+                                   help=None if has_pairs else "Needs FACEREC_LFW_PROTOCOL_DIR with pairs.txt")
+        kept = [c for c in counts if c >= min_images][:max_people or None]
+        images = sum(min(c, max_images) if max_images else c for c in kept)
+        st.caption(f"These options keep {len(kept):,} people and {images:,} images"
+                   + (f", and test {strangers:,} strangers." if strangers else "."))
+        if st.button("Train", type="primary", icon=":material/model_training:"):
+            if len(kept) < 2:
+                st.error("At least two people are needed: lower the minimum images or raise the maximum people.")
+            else:
+                config = TrainConfig(min_images=int(min_images), max_people=int(max_people) or None,
+                                     max_images=int(max_images) or None, identifier=identifier,
+                                     verification=bool(verification), open_set=bool(strangers),
+                                     max_unknowns=int(strangers) or None)
+                job.start(settings, config)
+                st.rerun()
