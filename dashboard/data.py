@@ -66,21 +66,10 @@ def top_people_samples(people: dict[str, list[str]], k: int, per_person: int) ->
 # ---- embedding space --------------------------------------------------------------------------
 @st.cache_data(max_entries=16, show_spinner="Projecting the embeddings…")
 def project_embeddings(embeddings: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
-    """``(n, 2)`` coordinates of unit embeddings by PCA or t-SNE (cosine)."""
-    X = np.asarray(embeddings, dtype=np.float32)
-    if len(X) < 3:
-        return np.zeros((len(X), 2), dtype=np.float32)
-    if method == "PCA":
-        from sklearn.decomposition import PCA
+    """``(n, 2)`` coordinates of unit embeddings by PCA or t-SNE (cached)."""
+    from facerec_core.evaluate import project_2d
 
-        return PCA(n_components=2, random_state=seed).fit_transform(X)
-    if method == "t-SNE":
-        from sklearn.manifold import TSNE
-
-        perplexity = float(min(30, max(2, (len(X) - 1) // 3)))
-        return TSNE(n_components=2, perplexity=perplexity, metric="cosine", init="pca",
-                    random_state=seed).fit_transform(X)
-    raise ValueError(f"unknown projection {method!r}: PCA or t-SNE")
+    return project_2d(embeddings, method, seed)
 
 
 FACE_STATUS = {"ok": "detected", "assumed": "assumed (centre box)"}

@@ -133,3 +133,21 @@ def open_set_metrics(known_scores: np.ndarray, known_correct: np.ndarray, unknow
     curve_dir = [float((known_correct & (known_scores >= t)).mean()) for t in grid[::max(1, len(grid) // 200)]]
     out["curve"] = {"far": curve_far, "dir": curve_dir}
     return out
+
+
+def project_2d(embeddings: np.ndarray, method: str = "PCA", seed: int = 0) -> np.ndarray:
+    """``(n, 2)`` coordinates of unit embeddings by ``"PCA"`` or ``"t-SNE"`` (cosine metric)."""
+    X = np.asarray(embeddings, dtype=np.float32)
+    if len(X) < 3:
+        return np.zeros((len(X), 2), dtype=np.float32)
+    if method == "PCA":
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=2, random_state=seed).fit_transform(X)
+    if method == "t-SNE":
+        from sklearn.manifold import TSNE
+
+        perplexity = float(min(30, max(2, (len(X) - 1) // 3)))
+        return TSNE(n_components=2, perplexity=perplexity, metric="cosine", init="pca",
+                    random_state=seed).fit_transform(X)
+    raise ValueError(f"unknown projection {method!r}: PCA or t-SNE")

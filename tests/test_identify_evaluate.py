@@ -125,3 +125,13 @@ def test_verification_with_cohort_normalisation():
     norm = verification_10fold_normalized(raw, cohort, same, folds)
     assert norm["accuracy_mean"] > plain["accuracy_mean"]
     assert norm["cohort_weight"] > 0 and len(norm["weights"]) == 10
+
+
+def test_project_2d():
+    from facerec_core.evaluate import project_2d
+
+    X, _ = clusters(n_people=4, per_person=5)
+    for method in ("PCA", "t-SNE"):
+        assert project_2d(X, method).shape == (20, 2)
+    with pytest.raises(ValueError):
+        project_2d(X, "UMAP")
