@@ -35,12 +35,18 @@ def cmd_setup(args) -> int:
     return 0
 
 
+def _open_set_options(args) -> dict:
+    if args.max_unknowns is None:
+        return {}
+    return {"open_set": args.max_unknowns > 0, "max_unknowns": args.max_unknowns}
+
+
 def cmd_train(args) -> int:
     from .training import TrainConfig, train_lfw
 
     cfg = TrainConfig(min_images=args.min_images, seed=args.seed, identifier=args.identifier,
                       max_people=args.max_people, max_images=args.max_images, target_far=args.far,
-                      verification=not args.no_verification)
+                      verification=not args.no_verification, **_open_set_options(args))
     report = train_lfw(_settings(args), cfg)
     _print_summary(report)
     return 0
@@ -51,7 +57,7 @@ def cmd_evaluate(args) -> int:
 
     cfg = TrainConfig(min_images=args.min_images, seed=args.seed, identifier="auto",
                       max_people=args.max_people, max_images=args.max_images,
-                      verification=not args.no_verification)
+                      verification=not args.no_verification, **_open_set_options(args))
     report = train_lfw(_settings(args), cfg, save=False)
     if args.json:
         _print_json({k: v for k, v in report.items() if k != "per_person"})
@@ -173,7 +179,7 @@ def cmd_retrain(args) -> int:
 
     cfg = TrainConfig(min_images=args.min_images, seed=args.seed, identifier=args.identifier,
                       max_people=args.max_people, max_images=args.max_images,
-                      verification=not args.no_verification)
+                      verification=not args.no_verification, **_open_set_options(args))
     report = retrain(_settings(args), cfg)
     _print_summary(report)
     g = report["gallery"]
@@ -200,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--min-images", type=int, default=2, help="keep people with at least N images")
             sp.add_argument("--max-people", type=int, help="keep only the N people with most images")
             sp.add_argument("--max-images", type=int, help="use at most the first N images of each person")
+            sp.add_argument("--max-unknowns", type=int,
+                            help="open-set test: at most N one-photo people as strangers (0 skips it)")
             sp.add_argument("--seed", type=int, default=42)
             sp.add_argument("--no-verification", action="store_true", help="skip LFW View-2")
 

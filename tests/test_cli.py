@@ -47,7 +47,7 @@ def test_missing_model_is_a_clear_error(cli_env, capsys, tmp_path, held_out_phot
 
 
 def test_evaluate_prints_the_table(cli_env, capsys, lfw_dir):
-    code = main(["evaluate", "--lfw-dir", str(lfw_dir), "--max-people", "4", "--max-images", "10",
+    code = main(["evaluate", "--lfw-dir", str(lfw_dir), "--max-people", "4", "--max-images", "10", "--max-unknowns", "10",
                  "--no-verification", "--workers", "1"])
     assert code == 0
     out = capsys.readouterr().out
