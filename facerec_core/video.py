@@ -72,7 +72,7 @@ class VideoConfig:
     detect_width: int = 320
     match_iou: float = 0.3
     reembed_iou: float = 0.6
-    refresh_s: float = 2.0
+    refresh_s: float = 1.0
     max_missed: int = 2
     top_k: int = 3
 
@@ -157,12 +157,14 @@ def detection_scale(width: int, config: VideoConfig) -> float:
 
 
 def _scaled_face(face: Face, factor: float) -> Face:
+    """A copy of ``face`` with box and landmarks multiplied by ``factor``."""
     box = tuple(float(v) * factor for v in face.box)
     landmarks = None if face.landmarks is None else np.asarray(face.landmarks) * factor
     return dataclasses.replace(face, box=box, landmarks=landmarks)
 
 
 def _copy_identity(src: Face, dst: Face) -> Face:
+    """Give the freshly detected ``dst`` the embedding and name of the tracked ``src``."""
     dst.embedding, dst.identity, dst.confidence = src.embedding, src.identity, src.confidence
     dst.matches, dst.note = list(src.matches), src.note
     return dst
@@ -352,6 +354,18 @@ class _RateMeter:
         return (len(self._times) - 1) / span if span > 0 else 0.0
 
 
+def _limit_torch_threads(n: int | None) -> None:
+    """Let torch use ``n`` threads for work started on the calling thread (its OpenMP
+    backend keeps this setting per thread)."""
+    if n is None:
+        return
+    try:
+        import torch
+    except ImportError:  # a recognizer without torch
+        return
+    torch.set_num_threads(int(n))
+
+
 class LiveProcessor:
     """Recognition for one live stream that never holds the video back.
 
@@ -370,12 +384,18 @@ class LiveProcessor:
         idle_timeout_s: the worker thread exits after this long without a frame.
         recent_s: how long a named person stays in ``recently_seen``.
         name: names the worker thread (for logs).
+        torch_threads: intra-op threads torch may use on the worker thread (``None``: torch's
+            default, one per core). One keeps a core free for video decoding and encoding, and
+            avoids the collapse of OpenMP's spinning threads when the cores are shared with other
+            streams or programs: on a busy 2-core machine, detection took ~20 ms with one thread
+            and over 1 s with two.
     """
 
     def __init__(self, recognizer, config: VideoConfig | None = None, *, idle_timeout_s: float = 3.0,
-                 recent_s: float = 60.0, name: str = "facerec-live",
+                 recent_s: float = 60.0, name: str = "facerec-live", torch_threads: int | None = 1,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.processor = FrameProcessor(recognizer, config, clock=clock)
+        self.torch_threads = torch_threads
         self.idle_timeout_s = idle_timeout_s
         self.recent_s = recent_s
         self.name = name
@@ -388,7 +408,7 @@ class LiveProcessor:
         self._thread: threading.Thread | None = None       # the current generation's worker
         self._threads: list[threading.Thread] = []          # every worker not yet joined
         self._result: FrameResult | None = None
-        self._first_seen: dict[int, float] = {}
+        self._first_seen: dict[tuple[int, str | None], float] = {}
         self._recent: dict[str, float] = {}
         self._frames = self._analysed = self._dropped = 0
         self._display = _RateMeter()
@@ -460,6 +480,7 @@ class LiveProcessor:
     def _run(self, generation: int) -> None:
         """Worker loop: process the newest frame, publish the result, repeat."""
         log.debug("%s: worker %d started", self.name, generation)
+        _limit_torch_threads(self.torch_threads)
         while (item := self._next_frame(generation)) is not None:
             index, image = item
             try:
@@ -475,6 +496,9 @@ class LiveProcessor:
                     if generation == self._generation:
                         self._state, self._message = "error", f"recognition failed: {type(exc).__name__}: {exc}"
                 continue
+            if result.timings["total"] > 2000:
+                log.warning("%s: frame %d took %.1f s (%s)", self.name, index, result.timings["total"] / 1000,
+                            ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings.items()))
             self._publish(result, generation)
         log.debug("%s: worker %d exited", self.name, generation)
 
@@ -488,7 +512,9 @@ class LiveProcessor:
             self._analysis.tick(now)
             if result.detected:
                 self._process_ms.append(result.timings["total"])
-            self._first_seen = {tid: self._first_seen.get(tid, now) for tid in result.track_ids}
+            # keyed by name too: a track whose name changes (re-embedded) starts counting again
+            keys = [(tid, face.identity) for tid, face in zip(result.track_ids, result.faces)]
+            self._first_seen = {key: self._first_seen.get(key, now) for key in keys}
             for face in result.faces:
                 if face.is_known:
                     self._recent[face.identity] = now
@@ -511,8 +537,8 @@ class LiveProcessor:
             if result is not None and self._state == "running":
                 for tid, face in zip(result.track_ids, result.faces):
                     name = face.identity if face.identity is not None else "face"
-                    in_view.append(InView(tid, name, face.confidence,
-                                          now - self._first_seen.get(tid, now), face.is_known))
+                    since = self._first_seen.get((tid, face.identity), now)
+                    in_view.append(InView(tid, name, face.confidence, now - since, face.is_known))
             self._recent = {n: t for n, t in self._recent.items() if now - t <= self.recent_s}
             times = sorted(self._process_ms)
             running = self._state == "running"
