@@ -1,0 +1,199 @@
+"""Live Webcam in a real browser: Chromium's fake camera plays a .y4m video of LFW people the test
+model knows; the page must send the video back annotated and list those people "in view".
+
+Runs ``streamlit run streamlit_app.py`` (the page is reached through its navigation) and Debian's
+Chromium through Playwright; skipped when /usr/bin/chromium is missing.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from facerec_core.images import load_image
+from facerec_core.video import background, moving_scene, write_y4m
+from tests.conftest import lfw_photo
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+# Held-out photos (past the 12 the test model trained on) of people it knows.
+PEOPLE = (("Colin_Powell", 20), ("Tony_Blair", 20))
+FPS = 10
+SECONDS_PER_PERSON = 4
+SLOW_MS = 120_000
+BASE_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+log = logging.getLogger(__name__)
+
+pytestmark = pytest.mark.browser
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, log_file: Path, timeout: float = 90) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {process.returncode}:\n{log_file.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"streamlit did not become healthy in {timeout:.0f} s:\n{log_file.read_text()[-3000:]}")
+
+
+@pytest.fixture()
+def fake_camera(tmp_path, lfw_dir, known_people) -> Path:
+    """A .y4m clip: each person in turn swaying a little for a few seconds, 1 s of empty room between."""
+    missing = [name for name, _ in PEOPLE if name not in known_people]
+    if missing:
+        pytest.skip(f"the test model does not know {missing}")
+    n = FPS * SECONDS_PER_PERSON
+    frames = []
+    for name, index in PEOPLE:  # one leaves the room before the next comes in
+        frames += [background()] * FPS + moving_scene([load_image(lfw_photo(lfw_dir, name, index))], n)
+    return write_y4m(tmp_path / "camera.y4m", frames, fps=FPS)
+
+
+def _app_env(settings) -> dict[str, str]:
+    """This process's environment with FACEREC_* pointing at the test model, no ICE servers."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEREC_")}
+    env.update(FACEREC_ARTIFACTS_DIR=str(settings.artifacts_dir), FACEREC_CACHE_DIR=str(settings.cache_dir),
+               FACEREC_DATA_DIR=str(settings.data_dir), FACEREC_MODELS_DIR=str(settings.models_dir),
+               FACEREC_DEVICE=settings.device, FACEREC_LFW_DIR=str(settings.lfw_dir))
+    return env
+
+
+@pytest.fixture(scope="module")
+def webcam_server(trained, tmp_path_factory):
+    """``streamlit run streamlit_app.py`` on a free port, with the trained model and no ICE servers."""
+    if not (PROJECT_ROOT / "streamlit_app.py").is_file():
+        pytest.skip("streamlit_app.py is not there yet")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_file = tmp_path_factory.mktemp("webcam_server") / "streamlit.log"
+    env = _app_env(trained[0])
+    command = [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "streamlit_app.py"),
+               "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
+               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    with open(log_file, "w") as out:
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_healthy(url, process, log_file)
+        yield url, log_file
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    text = log_file.read_text()
+    assert "Traceback" not in text, text[-3000:]
+
+
+def _chromium(args: list[str]):
+    """A context manager yielding a Chromium page launched with ``args``."""
+    import contextlib
+
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright for Python is not installed")
+
+    @contextlib.contextmanager
+    def launch():
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=BASE_ARGS + args)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1100})
+                page.set_default_timeout(SLOW_MS)
+                yield page
+            finally:
+                browser.close()
+
+    return launch()
+
+
+@pytest.fixture()
+def camera_page(fake_camera):
+    """A Chromium page whose camera is the fake clip, permission granted."""
+    with _chromium(["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                    f"--use-file-for-fake-video-capture={fake_camera}"]) as page:
+        yield page
+
+
+def _open_live_page(page, url: str):
+    """Go to Live Webcam through the app's navigation; returns the WebRTC component's frame."""
+    page.goto(url)
+    page.get_by_role("link", name="Live Webcam").first.click()
+    page.get_by_role("heading", name="Live Webcam").wait_for()
+    page.get_by_text("Camera off").wait_for()
+    assert "live_webcam" in page.url
+    return page.frame_locator('iframe[title*="webrtc"]').first
+
+
+def _in_view_text(page) -> str:
+    panel = page.locator(".st-key-in_view_now")
+    return panel.first.inner_text() if panel.count() else ""
+
+
+def test_live_webcam_names_people_in_view(webcam_server, camera_page, tmp_path):
+    url, log_file = webcam_server
+    page = camera_page
+    component = _open_live_page(page, url)
+    component.get_by_role("button", name="Start").click()
+
+    wanted = {name.replace("_", " ") for name, _ in PEOPLE}
+    seen: set[str] = set()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and seen != wanted:
+        text = _in_view_text(page)
+        seen |= {name for name in wanted if name in text}
+        page.wait_for_timeout(400)
+    page.screenshot(path=str(tmp_path / "live_webcam.png"), full_page=True)
+    assert seen == wanted, f"in view: {sorted(seen)}; server log:\n{log_file.read_text()[-2000:]}"
+
+    # the video comes back: the page's <video> is playing the annotated stream
+    assert component.locator("video").first.evaluate("v => v.videoWidth") == 640
+    assert page.locator('[data-testid="stMetricValue"]').count() >= 2
+
+    component.get_by_role("button", name="Stop").click()
+    page.get_by_text("Camera off").wait_for()
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+CAMERA_FAILURES = {
+    # what the browser does → the error the component shows, and the page's explanation of it
+    "refused": (["--use-fake-device-for-media-stream", "--deny-permission-prompts"], "NotAllowedError",
+                "camera access was refused"),
+    "no camera": (["--use-fake-ui-for-media-stream"], "NotFoundError", "no camera was found"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CAMERA_FAILURES))
+def test_camera_failure_gets_a_clear_message(webcam_server, case, tmp_path):
+    url, _ = webcam_server
+    args, error, explanation = CAMERA_FAILURES[case]
+    with _chromium(args) as page:
+        component = _open_live_page(page, url)
+        component.get_by_role("button", name="Start").click()
+        component.get_by_text(error).wait_for(timeout=30_000)
+        page.screenshot(path=str(tmp_path / "camera_failure.png"), full_page=True)
+        # the page says what that means and what to do; no stack trace, the stream stays off
+        assert page.get_by_text(explanation).count() == 1
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert page.get_by_text("Camera off").count() == 1
