@@ -183,8 +183,6 @@ def extract_embeddings(paths: Sequence[str | Path], settings: Settings, *, backb
         should_stop: polled between chunks; when it returns True, extraction stops, the cache
             keeps what was done, and :class:`InterruptedError` is raised.
     """
-    from .backbones import load_backbone
-
     name = backbone_name or settings.backbone
     paths = [str(p) for p in paths]
     backbone_key = _backbone_cache_key(name, flip)

@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from .artifacts import save_artifacts
-from .embeddings import EmbeddingSet, extract_embeddings
+from .embeddings import extract_embeddings
 from .evaluate import (ORIGINAL_DESIGN, closed_set_metrics, open_set_metrics, per_person_report,
                        roc_curve_points, verification_10fold, verification_10fold_normalized)
 from .identify import NearestNeighborIdentifier, SVMIdentifier, calibrate_open_set, cohort_means, identify

@@ -85,7 +85,7 @@ def _sort_key(name: str) -> tuple:
     return stage, block, name
 
 
-def convert_h5(h5_path: Path) -> dict[str, "torch.Tensor"]:
+def convert_h5(h5_path: Path) -> dict:
     """Convert the Keras weights into a state dict for a 128-d ``InceptionResnetV1``."""
     import h5py
     import torch

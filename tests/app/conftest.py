@@ -1,8 +1,15 @@
 """Fixtures for the dashboard tests: the environment the app reads its settings from."""
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -67,3 +74,73 @@ def blank_png(blank_image) -> bytes:
 def run_env() -> dict[str, str]:
     """A copy of the process environment (for subprocesses, after the env fixtures ran)."""
     return dict(os.environ)
+
+
+# ---- real server and browser (test_browser.py, test_webcam_browser.py) ------------------------
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+BASE_CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# Model loading and CPU detection on a small shared machine: be patient, in milliseconds.
+SLOW_MS = 120_000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, log_file: Path, timeout: float = 90) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {process.returncode}:\n{log_file.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"streamlit did not become healthy in {timeout:.0f} s:\n{log_file.read_text()[-3000:]}")
+
+
+@contextlib.contextmanager
+def streamlit_server(env: dict[str, str], log_file: Path):
+    """``streamlit run streamlit_app.py`` on a free port; yields its URL. Afterwards the server log
+    must hold no traceback."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "streamlit_app.py"),
+               "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
+               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    with open(log_file, "w") as out:
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_healthy(url, process, log_file)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    text = log_file.read_text()
+    assert "Traceback" not in text, text[-3000:]
+
+
+@contextlib.contextmanager
+def chromium_page(extra_args: list[str], viewport: dict[str, int]):
+    """Debian's Chromium through Playwright (never `playwright install`); skips when missing."""
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright for Python is not installed")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=BASE_CHROMIUM_ARGS + extra_args)
+        try:
+            page = browser.new_page(viewport=viewport)
+            page.set_default_timeout(SLOW_MS)
+            yield page
+        finally:
+            browser.close()

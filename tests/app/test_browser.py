@@ -7,85 +7,30 @@ test's tmp_path.
 from __future__ import annotations
 
 import logging
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
-# Model loading and CPU detection on a small shared machine: be patient, in milliseconds.
-SLOW_MS = 120_000
+from tests.app.conftest import SLOW_MS, chromium_page, streamlit_server
+
+CHROMIUM_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 
 log = logging.getLogger(__name__)
 
 pytestmark = pytest.mark.browser
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, log_file: Path, timeout: float = 90) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {process.returncode}:\n{log_file.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"streamlit did not become healthy in {timeout:.0f} s:\n{log_file.read_text()[-3000:]}")
-
-
 @pytest.fixture()
 def server(trained_env, tmp_path, run_env):
     """``streamlit run streamlit_app.py`` on a free port with the trained model's settings."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_file = tmp_path / "streamlit.log"
-    command = [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "streamlit_app.py"),
-               "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
-               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    with open(log_file, "w") as out:
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=run_env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        _wait_healthy(url, process, log_file)
+    with streamlit_server(run_env, tmp_path / "streamlit.log") as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    assert "Traceback" not in log_file.read_text(), log_file.read_text()[-3000:]
 
 
 @pytest.fixture()
-def browser_page(tmp_path):
-    if not CHROMIUM.is_file():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright for Python is not installed")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 2600})
-            page.set_default_timeout(SLOW_MS)
-            yield page
-        finally:
-            browser.close()
+def browser_page():
+    with chromium_page(CHROMIUM_ARGS, {"width": 1400, "height": 2600}) as page:
+        yield page
 
 
 # While a script runs, Streamlit shows a running icon and marks the previous run's elements stale.

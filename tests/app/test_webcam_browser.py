@@ -8,52 +8,24 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from facerec_core.images import load_image
 from facerec_core.video import background, moving_scene, write_y4m
+from tests.app.conftest import chromium_page, streamlit_server
 from tests.conftest import lfw_photo
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 # Held-out photos (past the 12 the test model trained on) of people it knows.
 PEOPLE = (("Colin_Powell", 20), ("Tony_Blair", 20))
 FPS = 10
 SECONDS_PER_PERSON = 4
-SLOW_MS = 120_000
-BASE_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 log = logging.getLogger(__name__)
 
 pytestmark = pytest.mark.browser
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, log_file: Path, timeout: float = 90) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {process.returncode}:\n{log_file.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"streamlit did not become healthy in {timeout:.0f} s:\n{log_file.read_text()[-3000:]}")
 
 
 @pytest.fixture()
@@ -81,51 +53,14 @@ def _app_env(settings) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def webcam_server(trained, tmp_path_factory):
     """``streamlit run streamlit_app.py`` on a free port, with the trained model and no ICE servers."""
-    if not (PROJECT_ROOT / "streamlit_app.py").is_file():
-        pytest.skip("streamlit_app.py is not there yet")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     log_file = tmp_path_factory.mktemp("webcam_server") / "streamlit.log"
-    env = _app_env(trained[0])
-    command = [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "streamlit_app.py"),
-               "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
-               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    with open(log_file, "w") as out:
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        _wait_healthy(url, process, log_file)
+    with streamlit_server(_app_env(trained[0]), log_file) as url:
         yield url, log_file
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    text = log_file.read_text()
-    assert "Traceback" not in text, text[-3000:]
 
 
 def _chromium(args: list[str]):
     """A context manager yielding a Chromium page launched with ``args``."""
-    import contextlib
-
-    if not CHROMIUM.is_file():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright for Python is not installed")
-
-    @contextlib.contextmanager
-    def launch():
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=BASE_ARGS + args)
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1100})
-                page.set_default_timeout(SLOW_MS)
-                yield page
-            finally:
-                browser.close()
-
-    return launch()
+    return chromium_page(args, {"width": 1400, "height": 1100})
 
 
 @pytest.fixture()
