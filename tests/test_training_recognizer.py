@@ -7,7 +7,6 @@ import pytest
 from facerec_core.artifacts import MANIFEST, MODEL_FILE, load_artifacts
 from facerec_core.errors import ArtifactError, FacerecError, ImageError
 from facerec_core.faces import UNKNOWN
-from facerec_core.images import load_image
 from facerec_core.recognizer import Recognizer
 from tests.conftest import TEST_IMAGES_PER_PERSON, TEST_PEOPLE, lfw_photo
 
