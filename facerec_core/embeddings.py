@@ -110,7 +110,7 @@ def _cache_key(backbone_key: str, settings: Settings, assume_center_face: bool) 
 _worker: dict = {}
 
 
-def _init_worker(backbone_name: str, settings: Settings, threads: int, flip: bool) -> None:
+def _init_worker(backbone_name: str, settings: Settings, threads: int, flip: bool | None) -> None:
     import torch
 
     from .backbones import load_backbone
@@ -167,7 +167,7 @@ def embed_files(paths: Sequence[str], detector, backbone, assume_center_face: bo
 
 # ---- caller side ------------------------------------------------------------------------------
 def extract_embeddings(paths: Sequence[str | Path], settings: Settings, *, backbone_name: str | None = None,
-                       assume_center_face: bool = True, flip: bool = True, progress: bool | ProgressFn = True,
+                       assume_center_face: bool = True, flip: bool | None = None, progress: bool | ProgressFn = True,
                        chunk_size: int = 32, should_stop: Callable[[], bool] | None = None) -> EmbeddingSet:
     """Embeddings of the central face of every image in ``paths``, using and filling the cache.
 
@@ -177,7 +177,7 @@ def extract_embeddings(paths: Sequence[str | Path], settings: Settings, *, backb
         backbone_name: defaults to ``settings.backbone``.
         assume_center_face: for aligned datasets (LFW): if no face is detected, embed the
             central box instead and mark the row ``"assumed"``.
-        flip: mirror averaging in the backbone.
+        flip: mirror averaging in the backbone (default: the backbone's own).
         progress: ``True`` for a tqdm bar on stderr, or a callback ``fn(done, total)``.
         chunk_size: images per task sent to a worker.
         should_stop: polled between chunks; when it returns True, extraction stops, the cache
@@ -221,9 +221,9 @@ def extract_embeddings(paths: Sequence[str | Path], settings: Settings, *, backb
     )
 
 
-def _backbone_cache_key(name: str, flip: bool) -> str:
+def _backbone_cache_key(name: str, flip: bool | None) -> str:
     # The key must be known without loading the model (to find cache hits cheaply).
-    from .backbones import BACKBONES
+    from .backbones import BACKBONES, resolve_flip
 
     if name not in BACKBONES:
         from .errors import FacerecError
@@ -233,7 +233,7 @@ def _backbone_cache_key(name: str, flip: bool) -> str:
     keys = []
     for part in parts:
         part = "dlib-resnet" if part == "dlib" else part
-        keys.append(part + (f"-{margin[part]}" if part in margin else "") + ("-flip" if flip else ""))
+        keys.append(part + (f"-{margin[part]}" if part in margin else "") + ("-flip" if resolve_flip(part, flip) else ""))
     return "+".join(keys)
 
 

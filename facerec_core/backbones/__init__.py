@@ -21,6 +21,16 @@ BACKBONES: dict[str, str] = {
 }
 
 
+# Mirror averaging (embed the face and its mirror image, average): measured on LFW View-2 for
+# facenet (99.22% -> 99.27%); off for dlib, whose descriptor costs 56 ms a face on this CPU.
+DEFAULT_FLIP = {"facenet": True, "dlib-resnet": False, "facenet-vggface2": True, "facenet-casia": True}
+
+
+def resolve_flip(name: str, flip: bool | None) -> bool:
+    """``flip`` if given, else the backbone's default (see :data:`DEFAULT_FLIP`)."""
+    return DEFAULT_FLIP.get(name, True) if flip is None else bool(flip)
+
+
 def available_backbones() -> dict[str, str]:
     """Backbone names with a one-line description."""
     return dict(BACKBONES)
@@ -50,18 +60,19 @@ class ConcatBackbone(Backbone):
 
 
 def load_backbone(name: str, settings: Settings | None = None, *, device: str | None = None,
-                  flip: bool = True) -> Backbone:
-    """Build the backbone called ``name`` (see :data:`BACKBONES`); loads weights now."""
+                  flip: bool | None = None) -> Backbone:
+    """Build the backbone called ``name`` (see :data:`BACKBONES`); loads weights now.
+    ``flip`` turns mirror averaging on or off (default: the backbone's own, :data:`DEFAULT_FLIP`)."""
     from ..errors import FacerecError
 
     settings = settings or Settings.from_env()
     dev = resolve_device(device or settings.device)
     if name == "facenet":
         from .facenet import load_facenet
-        return load_facenet(settings.models_dir, device=dev, flip=flip)
+        return load_facenet(settings.models_dir, device=dev, flip=resolve_flip(name, flip))
     if name == "dlib-resnet":
         from .dlib_resnet import DlibResnetBackbone
-        return DlibResnetBackbone(flip=flip)
+        return DlibResnetBackbone(flip=resolve_flip(name, flip))
     if name == "facenet+dlib":
         return ConcatBackbone([load_backbone("facenet", settings, device=dev, flip=flip),
                                load_backbone("dlib-resnet", settings, device=dev, flip=flip)], name)
@@ -69,7 +80,7 @@ def load_backbone(name: str, settings: Settings | None = None, *, device: str | 
         from .facenet import load_facenet_pytorch_release
         release = "vggface2" if name == "facenet-vggface2" else "casia-webface"
         weights = settings.facenet_vggface2_weights if release == "vggface2" else settings.facenet_casia_weights
-        return load_facenet_pytorch_release(release, weights, device=dev, flip=flip)
+        return load_facenet_pytorch_release(release, weights, device=dev, flip=resolve_flip(name, flip))
     raise FacerecError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}")
 
 
