@@ -89,13 +89,19 @@ def verification_10fold_normalized(raw: np.ndarray, cohort: np.ndarray, same: np
             "n_pairs": int(len(raw))}
 
 
+def threshold_at_far(impostor_scores: np.ndarray, far: float) -> float:
+    """The smallest threshold (accept ``score >= threshold``) that accepts at most ``far`` of
+    ``impostor_scores``."""
+    imp = np.sort(np.asarray(impostor_scores, dtype=np.float64))[::-1]
+    k = int(np.floor(far * len(imp)))
+    # just above the (k+1)-th largest impostor score
+    return float(np.nextafter(imp[k], np.inf)) if k < len(imp) else float("-inf")
+
+
 def tar_at_far(scores: np.ndarray, same: np.ndarray, far: float) -> float:
     """True-accept rate at the threshold that accepts at most ``far`` of the impostor pairs."""
     scores, same = np.asarray(scores, float), np.asarray(same, bool)
-    imp = np.sort(scores[~same])[::-1]
-    k = int(np.floor(far * len(imp)))
-    thr = np.nextafter(imp[k], np.inf) if k < len(imp) else -np.inf
-    return float((scores[same] >= thr).mean())
+    return float((scores[same] >= threshold_at_far(scores[~same], far)).mean())
 
 
 def roc_curve_points(scores: np.ndarray, same: np.ndarray, n: int = 200) -> dict[str, list[float]]:
@@ -124,8 +130,7 @@ def open_set_metrics(known_scores: np.ndarray, known_correct: np.ndarray, unknow
     imp = np.sort(np.asarray(unknown_scores, float))[::-1]
     out = {"rank1": float(known_correct.mean()), "n_known": int(len(known_scores)), "n_unknown": int(len(imp))}
     for far in fars:
-        k = int(np.floor(far * len(imp)))
-        thr = float(np.nextafter(imp[k], np.inf)) if k < len(imp) else float("-inf")
+        thr = threshold_at_far(imp, far)
         out[f"dir_at_far_{far:g}"] = float((known_correct & (known_scores >= thr)).mean())
         out[f"threshold_at_far_{far:g}"] = thr
     grid = np.unique(np.concatenate([imp, [np.inf]]))

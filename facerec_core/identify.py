@@ -201,19 +201,6 @@ def identify(classifier, X: np.ndarray, threshold: float, top_k: int = 3, cohort
     return names, scores, matches, cohort
 
 
-def impostor_scores(X: np.ndarray, y) -> np.ndarray:
-    """For each sample, its best cosine to any *other* person's sample: how a stranger scores
-    against a gallery (each person in turn plays the stranger)."""
-    X = np.asarray(X, dtype=np.float32)
-    y = np.asarray(y)
-    out = np.empty(len(X), dtype=np.float32)
-    for start in range(0, len(X), 1024):
-        sims = X[start:start + 1024] @ X.T
-        sims[y[start:start + 1024, None] == y[None, :]] = -1.0
-        out[start:start + 1024] = sims.max(axis=1)
-    return out
-
-
 def leave_one_out_scores(X: np.ndarray, y) -> dict[str, np.ndarray]:
     """Open-set scores simulated inside a training set, for calibration without test data.
 
@@ -272,9 +259,8 @@ def calibrate_open_set(X: np.ndarray, y, far: float = 0.01,
 
 def calibrate_threshold(impostors: np.ndarray, far: float = 0.01) -> float:
     """The smallest threshold at which at most ``far`` of the impostor scores are accepted."""
-    impostors = np.sort(np.asarray(impostors, dtype=np.float64))
+    from .evaluate import threshold_at_far
+
     if len(impostors) == 0:
         raise ValueError("no impostor scores to calibrate on")
-    k = int(np.floor(far * len(impostors)))
-    # accept s >= t: put t just above the (k+1)-th largest score
-    return float(np.nextafter(impostors[len(impostors) - k - 1], np.inf))
+    return threshold_at_far(impostors, far)
