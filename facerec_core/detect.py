@@ -27,6 +27,10 @@ class FaceDetector:
         self.threshold = float(threshold)
         self.device = device
         self._mtcnn = MTCNN(min_face_size=self.min_face_size, keep_all=True, device=device)
+        # channels-last tensors: torch's CPU max-pooling is ~4× faster on them, and MTCNN pools a
+        # lot (detection 27 -> 16 ms on an LFW photo, one thread; boxes equal to 1e-4 px)
+        for stage in (self._mtcnn.pnet, self._mtcnn.rnet, self._mtcnn.onet):
+            _run_channels_last(stage)
         # MTCNN modules are stateless at inference, but the pyramid settings are attributes:
         # the lock keeps concurrent callers with different min sizes from mixing them.
         self._lock = threading.Lock()
@@ -56,6 +60,14 @@ class FaceDetector:
                 for i, b, p, lm in zip(indices, boxes, probs, points):
                     results[i] = [f for f in _to_faces(b, p, lm, thresh) if f.size >= min_size]
         return results
+
+
+def _run_channels_last(module) -> None:
+    """Make an MTCNN stage compute on channels-last tensors (same results, faster pooling)."""
+    import torch
+
+    module.to(memory_format=torch.channels_last)
+    module.register_forward_pre_hook(lambda _, args: (args[0].contiguous(memory_format=torch.channels_last),))
 
 
 def _to_faces(boxes, probs, points, threshold: float) -> list[Face]:

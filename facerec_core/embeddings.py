@@ -110,15 +110,15 @@ def _cache_key(backbone_key: str, settings: Settings, assume_center_face: bool) 
 _worker: dict = {}
 
 
-def _init_worker(backbone_name: str, settings: Settings, threads: int, flip: bool | None) -> None:
+def _init_worker(backbone_name: str, settings: Settings, threads: int, flip: bool | None, device: str) -> None:
     import torch
 
     from .backbones import load_backbone
     from .detect import FaceDetector
 
     torch.set_num_threads(threads)
-    _worker["detector"] = FaceDetector(settings.min_face_size, settings.detection_threshold, device="cpu")
-    _worker["backbone"] = load_backbone(backbone_name, settings, device="cpu", flip=flip)
+    _worker["detector"] = FaceDetector(settings.min_face_size, settings.detection_threshold, device=device)
+    _worker["backbone"] = load_backbone(backbone_name, settings, device=device, flip=flip)
     _worker["max_pixels"] = settings.max_image_pixels
 
 
@@ -185,7 +185,7 @@ def extract_embeddings(paths: Sequence[str | Path], settings: Settings, *, backb
     """
     name = backbone_name or settings.backbone
     paths = [str(p) for p in paths]
-    backbone_key = _backbone_cache_key(name, flip)
+    backbone_key = _backbone_cache_key(name, flip, settings)
     cache = EmbeddingCache(settings.cache_dir, _cache_key(backbone_key, settings, assume_center_face))
     digests = [file_digest(p) for p in paths]
     missing = sorted({d: p for d, p in zip(digests, paths) if cache.get(d) is None}.items())
@@ -221,36 +221,51 @@ def extract_embeddings(paths: Sequence[str | Path], settings: Settings, *, backb
     )
 
 
-def _backbone_cache_key(name: str, flip: bool | None) -> str:
+def _backbone_cache_key(name: str, flip: bool | None, settings: Settings) -> str:
     # The key must be known without loading the model (to find cache hits cheaply).
     from .backbones import BACKBONES, resolve_flip
+    from .backbones.facenet import precision_suffix
+    from .settings import resolve_precision
 
     if name not in BACKBONES:
         from .errors import FacerecError
         raise FacerecError(f"unknown backbone {name!r}")
     margin = {"facenet": "m32", "facenet-vggface2": "m0", "facenet-casia": "m0"}
     parts = name.split("+") if name == "facenet+dlib" else [name]
+    precision = resolve_precision(settings.precision, _worker_device(settings))
     keys = []
     for part in parts:
         part = "dlib-resnet" if part == "dlib" else part
-        keys.append(part + (f"-{margin[part]}" if part in margin else "") + ("-flip" if resolve_flip(part, flip) else ""))
+        keys.append(part + (f"-{margin[part]}" if part in margin else "") + ("-flip" if resolve_flip(part, flip) else "")
+                    + (precision_suffix(precision) if part in margin else ""))
     return "+".join(keys)
 
 
+def _worker_device(settings: Settings) -> str:
+    """Where bulk embedding runs: the settings' device (``auto``: a GPU when there is one)."""
+    from .settings import resolve_device
+
+    return resolve_device(settings.device)
+
+
 def _run_chunks(chunks, name, settings, assume_center_face, flip):
+    device = _worker_device(settings)
     workers = max(1, int(settings.workers))
-    if workers == 1 or len(chunks) == 1:
+    if workers == 1 or len(chunks) == 1 or device != "cpu":
+        # one process: a GPU does the heavy work itself, and a second process would need its own copy
         import torch
-        _init_worker(name, settings, torch.get_num_threads(), flip)
+        _init_worker(name, settings, torch.get_num_threads(), flip, device)
         for chunk in chunks:
             yield _process_chunk((chunk, assume_center_face))
         return
+    # One torch thread per process: several OpenMP threads per process on shared cores spin against
+    # each other and run many times slower.
     # spawn: forking a process that already runs torch's thread pools can deadlock.
     # ProcessPoolExecutor (not Pool): a worker that dies raises BrokenProcessPool instead of hanging.
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                             initargs=(name, settings, 1, flip)) as pool:
+                             initargs=(name, settings, 1, flip, device)) as pool:
         try:
             yield from pool.map(_process_chunk, [(c, assume_center_face) for c in chunks])
         finally:

@@ -49,6 +49,12 @@ class Settings:
     """Embedding model name, see :func:`facerec_core.backbones.available_backbones` (FACEREC_BACKBONE)."""
     device: str = "auto"
     """``cpu``, ``cuda`` or ``auto`` (FACEREC_DEVICE)."""
+    precision: str = "auto"
+    """Embedding arithmetic: ``fp32``, ``bf16``, ``fp16`` or ``auto`` (bf16 on CPUs with native
+    bfloat16, fp16 on CUDA, else fp32; see :func:`resolve_precision`) (FACEREC_PRECISION)."""
+    threads: int = 0
+    """torch threads for one interactive request (0 = auto, see :func:`facerec_core.runtime.default_threads`)
+    (FACEREC_THREADS)."""
     min_face_size: int = 20
     """Smallest face, in pixels, that the detector looks for (FACEREC_MIN_FACE_SIZE)."""
     detection_threshold: float = 0.9
@@ -74,6 +80,8 @@ class Settings:
             data_dir=_env_path("FACEREC_DATA_DIR", d.data_dir),
             backbone=os.environ.get("FACEREC_BACKBONE", d.backbone),
             device=os.environ.get("FACEREC_DEVICE", d.device),
+            precision=os.environ.get("FACEREC_PRECISION", d.precision),
+            threads=_env_int("FACEREC_THREADS", d.threads),
             min_face_size=_env_int("FACEREC_MIN_FACE_SIZE", d.min_face_size),
             detection_threshold=_env_float("FACEREC_DETECTION_THRESHOLD", d.detection_threshold),
             max_image_pixels=_env_int("FACEREC_MAX_IMAGE_PIXELS", d.max_image_pixels),
@@ -109,3 +117,29 @@ def resolve_device(device: str) -> str:
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise ValueError(f"unknown device {device!r}: use 'cpu', 'cuda' or 'auto'")
     return device
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """Turn ``auto`` into what was measured best for ``device`` (a resolved device string):
+    ``bf16`` on a CPU with native bfloat16 (AVX512-BF16 / AMX; 2× faster, View-2 unchanged, see
+    the README), ``fp16`` on CUDA, ``fp32`` otherwise."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    if device.startswith("cuda"):
+        return "fp16"
+    return "bf16" if _cpu_has_native_bf16() else "fp32"
+
+
+def _cpu_has_native_bf16() -> bool:
+    # torch's own check also says yes for plain AVX512, where bfloat16 is emulated and no faster.
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags

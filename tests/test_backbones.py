@@ -49,13 +49,27 @@ def test_facenet_default(facenet, faces):
     assert facenet.embed(faces[0][0], []).shape == (0, 128)
 
 
-def test_facenet_pinned_embeddings(facenet, faces):
-    """Guards against a conversion or speed-up that silently changes the model's output:
-    the similarities of these real pairs were measured with the fp32 reference path."""
-    embs = np.concatenate([facenet.embed(img, f) for img, f in faces])
-    assert embs[0] @ embs[1] == pytest.approx(PINNED_SAME, abs=0.01)
-    assert embs[0] @ embs[2] == pytest.approx(PINNED_DIFFERENT, abs=0.01)
-    np.testing.assert_allclose(embs[0][:4], PINNED_FIRST_VALUES, atol=0.005)
+@pytest.mark.parametrize("precision, tol", [("fp32", 0.001), ("bf16", 0.005)])
+def test_facenet_pinned_embeddings(faces, precision, tol):
+    """Guards against a conversion or speed-up that silently changes the model's output: the
+    similarities of these real pairs were measured with the fp32 reference path, and the faster
+    bf16 path (the default on CPUs with native bfloat16) must stay close to them."""
+    backbone = load_backbone("facenet", Settings.from_env(), device="cpu", precision=precision)
+    assert backbone.precision == precision
+    embs = np.concatenate([backbone.embed(img, f) for img, f in faces])
+    assert embs[0] @ embs[1] == pytest.approx(PINNED_SAME, abs=tol)
+    assert embs[0] @ embs[2] == pytest.approx(PINNED_DIFFERENT, abs=tol)
+    np.testing.assert_allclose(embs[0][:4], PINNED_FIRST_VALUES, atol=tol)
+
+
+def test_facenet_fast_path_matches_reference(faces):
+    """bf16 and one-thread batched embedding agree with fp32 face by face (cosine)."""
+    fp32 = load_backbone("facenet", Settings.from_env(), device="cpu", precision="fp32")
+    bf16 = load_backbone("facenet", Settings.from_env(), device="cpu", precision="bf16")
+    assert fp32.cache_key != bf16.cache_key  # caches never mix the two
+    ref = np.concatenate(fp32.embed_many(faces))
+    fast = np.concatenate(bf16.embed_many(faces))
+    assert np.einsum("ij,ij->i", ref, fast).min() > 0.999
 
 
 # Measured with the fp32 path: Colin_Powell_0001 vs _0002, vs Tony_Blair_0001.

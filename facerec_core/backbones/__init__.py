@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..faces import Face
-from ..settings import Settings, resolve_device
+from ..settings import Settings, resolve_device, resolve_precision
 from .base import Backbone, l2_normalize
 
 BACKBONES: dict[str, str] = {
@@ -22,7 +22,7 @@ BACKBONES: dict[str, str] = {
 
 
 # Mirror averaging (embed the face and its mirror image, average): measured on LFW View-2 for
-# facenet (99.22% -> 99.27%); off for dlib, whose descriptor costs 56 ms a face on this CPU.
+# facenet (99.22% -> 99.27%); off for dlib (measured when dlib's own network took 56 ms a face).
 DEFAULT_FLIP = {"facenet": True, "dlib-resnet": False, "facenet-vggface2": True, "facenet-casia": True}
 
 
@@ -60,27 +60,32 @@ class ConcatBackbone(Backbone):
 
 
 def load_backbone(name: str, settings: Settings | None = None, *, device: str | None = None,
-                  flip: bool | None = None) -> Backbone:
+                  flip: bool | None = None, precision: str | None = None) -> Backbone:
     """Build the backbone called ``name`` (see :data:`BACKBONES`); loads weights now.
-    ``flip`` turns mirror averaging on or off (default: the backbone's own, :data:`DEFAULT_FLIP`)."""
+
+    ``device`` and ``precision`` default to the settings' (``auto`` is resolved here);
+    ``flip`` turns mirror averaging on or off (default: the backbone's own, :data:`DEFAULT_FLIP`).
+    """
     from ..errors import FacerecError
 
     settings = settings or Settings.from_env()
     dev = resolve_device(device or settings.device)
+    prec = resolve_precision(precision or settings.precision, dev)
     if name == "facenet":
         from .facenet import load_facenet
-        return load_facenet(settings.models_dir, device=dev, flip=resolve_flip(name, flip))
+        return load_facenet(settings.models_dir, device=dev, flip=resolve_flip(name, flip), precision=prec)
     if name == "dlib-resnet":
         from .dlib_resnet import DlibResnetBackbone
-        return DlibResnetBackbone(flip=resolve_flip(name, flip))
+        return DlibResnetBackbone(flip=resolve_flip(name, flip), device=dev)
     if name == "facenet+dlib":
-        return ConcatBackbone([load_backbone("facenet", settings, device=dev, flip=flip),
-                               load_backbone("dlib-resnet", settings, device=dev, flip=flip)], name)
+        return ConcatBackbone([load_backbone("facenet", settings, device=dev, flip=flip, precision=prec),
+                               load_backbone("dlib-resnet", settings, device=dev, flip=flip, precision=prec)], name)
     if name in ("facenet-vggface2", "facenet-casia"):
         from .facenet import load_facenet_pytorch_release
         release = "vggface2" if name == "facenet-vggface2" else "casia-webface"
         weights = settings.facenet_vggface2_weights if release == "vggface2" else settings.facenet_casia_weights
-        return load_facenet_pytorch_release(release, weights, device=dev, flip=resolve_flip(name, flip))
+        return load_facenet_pytorch_release(release, weights, device=dev, flip=resolve_flip(name, flip),
+                                            precision=prec)
     raise FacerecError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}")
 
 
