@@ -62,3 +62,26 @@ def test_batch_equals_single(detector, lfw_dir):
         single = detector.detect(img)
         assert len(single) == len(faces)
         np.testing.assert_allclose(single[0].box, faces[0].box, atol=1.0)
+
+
+def test_fast_stages_match_facenet_pytorch(lfw_dir):
+    """Our MTCNN runner (one-step crops, channels-last) gives facenet-pytorch's own boxes,
+    scores and landmarks, on LFW photos and on a 640×480 frame."""
+    from facenet_pytorch import MTCNN
+
+    from facerec_core.mtcnn import detect_one
+    from facerec_core.video import compose_frame
+
+    reference = MTCNN(keep_all=True, min_face_size=20)
+    images = [load_image(lfw_photo(lfw_dir, name, i)) for name, i in
+              [("Colin_Powell", 1), ("Tony_Blair", 2), ("George_W_Bush", 3), ("Serena_Williams", 1)]]
+    images.append(compose_frame([images[0], images[1]], [(40, 100), (350, 120)]))
+    for image in images:
+        boxes, probs, points = reference.detect(image, landmarks=True)
+        ours, our_points = detect_one(image, reference.pnet, reference.rnet, reference.onet, 20)
+        boxes = np.asarray(np.stack(list(boxes)), float)
+        assert len(ours) == len(boxes) >= 1
+        order, our_order = np.lexsort(boxes.T), np.lexsort(ours[:, :4].T)
+        np.testing.assert_allclose(ours[our_order, :4], boxes[order], atol=1e-3)
+        np.testing.assert_allclose(ours[our_order, 4], np.asarray(list(probs), float)[order], atol=1e-4)
+        np.testing.assert_allclose(our_points[our_order], np.asarray(np.stack(list(points)), float)[order], atol=1e-3)
