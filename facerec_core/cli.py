@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from .errors import FacerecError
-from .settings import Settings
+from .settings import PRECISIONS, Settings
 
 log = logging.getLogger("facerec_core")
 
@@ -18,7 +18,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         lfw_dir=getattr(args, "lfw_dir", None), lfw_protocol_dir=getattr(args, "lfw_protocol_dir", None),
         artifacts_dir=getattr(args, "artifacts_dir", None), models_dir=getattr(args, "models_dir", None),
         cache_dir=getattr(args, "cache_dir", None), backbone=getattr(args, "backbone", None),
-        device=getattr(args, "device", None), min_face_size=getattr(args, "min_face_size", None),
+        device=getattr(args, "device", None), precision=getattr(args, "precision", None),
+        threads=getattr(args, "threads", None), min_face_size=getattr(args, "min_face_size", None),
         workers=getattr(args, "workers", None), data_dir=getattr(args, "data_dir", None))
 
 
@@ -192,9 +193,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
     sub = p.add_subparsers(dest="command", required=True)
 
+    def compute_opts(sp):
+        sp.add_argument("--device", choices=["cpu", "cuda", "auto"], help="torch device (default: FACEREC_DEVICE or auto)")
+        sp.add_argument("--precision", choices=list(PRECISIONS),
+                        help="embedding arithmetic (default: FACEREC_PRECISION or auto: bf16 on CPUs with native bfloat16)")
+        sp.add_argument("--threads", type=int, help="torch threads per request (default: FACEREC_THREADS or automatic)")
+
     def common(sp, data=False):
         sp.add_argument("--backbone", help="embedding model (default: FACEREC_BACKBONE or facenet)")
-        sp.add_argument("--device", choices=["cpu", "cuda", "auto"], help="torch device (default auto)")
+        compute_opts(sp)
         sp.add_argument("--artifacts-dir", type=Path, help="trained model folder")
         sp.add_argument("--models-dir", type=Path, help="backbone weights folder")
         sp.add_argument("--min-face-size", type=int, help="smallest face to detect, pixels")
@@ -247,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--data-dir", type=Path, help="folder of the gallery (default: FACEREC_DATA_DIR)")
         sp.add_argument("--backbone", help="embedding model (default: FACEREC_BACKBONE or facenet)")
         if models:
-            sp.add_argument("--device", choices=["cpu", "cuda", "auto"], help="torch device (default auto)")
+            compute_opts(sp)
             sp.add_argument("--models-dir", type=Path, help="backbone weights folder")
             sp.add_argument("--min-face-size", type=int, help="smallest face to detect, pixels")
 

@@ -264,8 +264,10 @@ def _run_chunks(chunks, name, settings, assume_center_face, flip):
     # ProcessPoolExecutor (not Pool): a worker that dies raises BrokenProcessPool instead of hanging.
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                             initargs=(name, settings, 1, flip, device)) as pool:
+    from .runtime import bulk_job
+
+    with bulk_job(), ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                                         initargs=(name, settings, 1, flip, device)) as pool:
         try:
             yield from pool.map(_process_chunk, [(c, assume_center_face) for c in chunks])
         finally:

@@ -23,6 +23,7 @@ from .errors import ArtifactError, FacerecError
 from .faces import UNKNOWN, Face
 from .identify import identify
 from .images import ImageInput, load_image
+from .runtime import use_interactive_threads
 from .settings import Settings, resolve_device
 
 log = logging.getLogger(__name__)
@@ -71,11 +72,12 @@ class Recognizer:
         manifest: the artifact manifest the identifier came with.
         min_identify_size, min_identify_score: faces smaller (pixels) or less certain than
             this are answered "unknown" with a note instead of a guess.
+        threads: torch threads per request (0 = automatic, see :mod:`facerec_core.runtime`).
     """
 
     def __init__(self, detector: FaceDetector, backbone: Backbone, identifier=None, *,
                  threshold: float | None = None, manifest: dict | None = None,
-                 min_identify_size: float = 40.0, min_identify_score: float = 0.95) -> None:
+                 min_identify_size: float = 40.0, min_identify_score: float = 0.95, threads: int = 0) -> None:
         self.detector = detector
         self.backbone = backbone
         self.identifier = identifier
@@ -93,6 +95,7 @@ class Recognizer:
                                       thresholds.get("verify", DEFAULT_VERIFY_THRESHOLDS.get(backbone.name, 0.5)))
         self.min_identify_size = min_identify_size
         self.min_identify_score = min_identify_score
+        self.threads = threads
         self.extra_galleries: list = []  # objects with .identify(embeddings) (e.g. the enrolled gallery)
         self._lock = threading.Lock()
 
@@ -112,6 +115,7 @@ class Recognizer:
             log.info("no trained model in %s: recognition will not name anyone", settings.artifacts_dir)
         detector = FaceDetector(settings.min_face_size, settings.detection_threshold, device=device)
         backbone = load_backbone(settings.backbone, settings, device=device)
+        kwargs.setdefault("threads", settings.threads)
         rec = cls(detector, backbone, identifier, manifest=manifest, **kwargs)
         from .gallery import GalleryIdentifier  # the enrolled gallery (opened lazily, never created here)
 
@@ -127,11 +131,13 @@ class Recognizer:
         return [] if self.identifier is None else [str(c) for c in self.identifier.classes_]
 
     def detect(self, image: np.ndarray, *, min_face_size: int | None = None) -> list[Face]:
+        use_interactive_threads(self.threads)
         return self.detector.detect(image, min_face_size=min_face_size)
 
     def embed(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
         """Fill ``face.embedding`` for each face (in place) and return the faces."""
         if faces:
+            use_interactive_threads(self.threads)
             for face, emb in zip(faces, self.backbone.embed(image, faces)):
                 face.embedding = emb
         return faces

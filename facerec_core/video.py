@@ -35,6 +35,7 @@ from PIL import Image
 
 from .draw import annotate
 from .faces import UNKNOWN, Face
+from .runtime import pin_threads
 
 log = logging.getLogger(__name__)
 
@@ -354,18 +355,6 @@ class _RateMeter:
         return (len(self._times) - 1) / span if span > 0 else 0.0
 
 
-def _limit_torch_threads(n: int | None) -> None:
-    """Let torch use ``n`` threads for work started on the calling thread (its OpenMP
-    backend keeps this setting per thread)."""
-    if n is None:
-        return
-    try:
-        import torch
-    except ImportError:  # a recognizer without torch
-        return
-    torch.set_num_threads(int(n))
-
-
 class LiveProcessor:
     """Recognition for one live stream that never holds the video back.
 
@@ -480,7 +469,7 @@ class LiveProcessor:
     def _run(self, generation: int) -> None:
         """Worker loop: process the newest frame, publish the result, repeat."""
         log.debug("%s: worker %d started", self.name, generation)
-        _limit_torch_threads(self.torch_threads)
+        pin_threads(self.torch_threads)
         while (item := self._next_frame(generation)) is not None:
             index, image = item
             try:

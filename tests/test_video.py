@@ -127,14 +127,25 @@ def test_y4m_round_trip(tmp_path, blank_image):
 def test_torch_thread_limit_stays_on_the_worker_thread():
     import torch
 
-    from facerec_core.video import _limit_torch_threads
+    from facerec_core.runtime import bulk_job, pin_threads, use_interactive_threads
 
     torch.set_num_threads(2)
     seen = []
-    worker = threading.Thread(target=lambda: (_limit_torch_threads(1), seen.append(torch.get_num_threads())))
-    worker.start()
-    worker.join()
+
+    def worker():
+        pin_threads(1)
+        use_interactive_threads(0)  # a pinned thread keeps its pin
+        seen.append(torch.get_num_threads())
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
     assert seen == [1] and torch.get_num_threads() == 2
+    with bulk_job():  # cores busy with worker processes: interactive requests take one thread
+        use_interactive_threads(0)
+        assert torch.get_num_threads() == 1
+    use_interactive_threads(3)
+    assert torch.get_num_threads() == 3
     torch.set_num_threads(1)
 
 

@@ -1,0 +1,81 @@
+"""How many threads torch may use for the work started on the calling thread.
+
+torch's CPU kernels run on OpenMP, which keeps the thread count per calling thread. Two rules,
+both measured on a 2-core machine:
+
+- Bulk work uses one process per core with one thread each (see :mod:`.embeddings`).
+- An interactive request (a photo, a verification) uses every core when the machine is free:
+  2 threads answer a 640×480 photo in ~50 ms against ~75 ms with one. When the cores are busy,
+  OpenMP threads that share them wait on each other (p95 rose 5× with one core taken), so while
+  a bulk job of this process runs, requests drop to one thread; live video pins its own worker
+  thread to one (:func:`pin_threads`).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from typing import Iterator
+
+_local = threading.local()
+_bulk_lock = threading.Lock()
+_bulk_jobs = 0
+
+
+def available_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def interactive_threads(setting: int = 0) -> int:
+    """Threads for one interactive request: ``setting`` when positive; else one while a bulk
+    job of this process keeps the cores busy, otherwise every core (at most 8: beyond that a
+    single photo gains nothing)."""
+    if setting > 0:
+        return int(setting)
+    if bulk_jobs_running():
+        return 1
+    return min(available_cores(), 8)
+
+
+def use_interactive_threads(setting: int = 0) -> None:
+    """Set the calling thread's torch threads by :func:`interactive_threads`, unless the thread
+    was pinned with :func:`pin_threads`."""
+    if getattr(_local, "pinned", None) is None:
+        _set_torch_threads(interactive_threads(setting))
+
+
+def pin_threads(n: int | None) -> None:
+    """Fix the calling thread's torch threads at ``n`` (``None``: release the pin)."""
+    _local.pinned = n
+    if n is not None:
+        _set_torch_threads(n)
+
+
+def bulk_jobs_running() -> bool:
+    return _bulk_jobs > 0
+
+
+@contextlib.contextmanager
+def bulk_job() -> Iterator[None]:
+    """Mark a bulk job (worker processes busy on every core) for the duration of the block."""
+    global _bulk_jobs
+    with _bulk_lock:
+        _bulk_jobs += 1
+    try:
+        yield
+    finally:
+        with _bulk_lock:
+            _bulk_jobs -= 1
+
+
+def _set_torch_threads(n: int) -> None:
+    try:
+        import torch
+    except ImportError:  # a recognizer without torch
+        return
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(int(n))
