@@ -4,6 +4,10 @@ torch's CPU kernels run on OpenMP, which keeps the thread count per calling thre
 both measured on a 2-core machine:
 
 - Bulk work uses one process per core with one thread each (see :mod:`.embeddings`).
+- numpy's OpenBLAS keeps a pool of its own threads that spin for a while after each matrix
+  product, taking the cores from torch: a request after an identification (probes × gallery)
+  ran 2× slower. Those products are small, so :func:`limit_blas_threads` keeps OpenBLAS on
+  the calling thread.
 - An interactive request (a photo, a verification) uses every core when the machine is free:
   2 threads answer a 640×480 photo in ~50 ms against ~75 ms with one. When the cores are busy,
   OpenMP threads that share them wait on each other (p95 rose 5× with one core taken), so while
@@ -53,6 +57,13 @@ def pin_threads(n: int | None) -> None:
     _local.pinned = n
     if n is not None:
         _set_torch_threads(n)
+
+
+def limit_blas_threads(n: int = 1) -> None:
+    """Keep numpy's BLAS at ``n`` threads in this process (see the module's notes)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(n, user_api="blas")
 
 
 def bulk_jobs_running() -> bool:
