@@ -33,6 +33,23 @@ def leave_legacy_pages_mode() -> None:
         st.rerun()
 
 
+def runtime_summary(settings: Settings) -> str:
+    """Where the models run, from the device, precision and thread settings (FACEREC_DEVICE,
+    FACEREC_PRECISION, FACEREC_THREADS), in one line for a caption."""
+    from facerec_core.runtime import interactive_threads
+    from facerec_core.settings import resolve_device, resolve_precision
+
+    try:
+        device = resolve_device(settings.device)
+        precision = resolve_precision(settings.precision, device)
+    except ValueError as exc:
+        return f"Device settings cannot be used: {exc}"
+    return (f"Runs on **{device}** (setting `{settings.device}`), embeddings in {precision}, "
+            f"{interactive_threads(settings.threads)} thread(s) per request, {settings.workers} worker "
+            "process(es) for bulk work. Change with FACEREC_DEVICE, FACEREC_PRECISION, FACEREC_THREADS "
+            "and FACEREC_WORKERS.")
+
+
 @st.cache_resource(show_spinner="Loading the face models…")
 def _load_recognizer(settings: Settings):
     from facerec_core.recognizer import Recognizer

@@ -113,10 +113,13 @@ _worker: dict = {}
 def _init_worker(backbone_name: str, settings: Settings, threads: int, flip: bool | None, device: str) -> None:
     import torch
 
+    from .runtime import keep_freed_memory
+
     from .backbones import load_backbone
     from .detect import FaceDetector
 
     torch.set_num_threads(threads)
+    keep_freed_memory()
     _worker["detector"] = FaceDetector(settings.min_face_size, settings.detection_threshold, device=device)
     _worker["backbone"] = load_backbone(backbone_name, settings, device=device, flip=flip)
     _worker["max_pixels"] = settings.max_image_pixels

@@ -23,7 +23,7 @@ from .errors import ArtifactError, FacerecError
 from .faces import UNKNOWN, Face
 from .identify import identify
 from .images import ImageInput, load_image
-from .runtime import limit_blas_threads, use_interactive_threads
+from .runtime import keep_freed_memory, limit_blas_threads, use_interactive_threads
 from .settings import Settings, resolve_device
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,7 @@ class Recognizer:
         self.min_identify_score = min_identify_score
         self.threads = threads
         limit_blas_threads(1)
+        keep_freed_memory()
         self.extra_galleries: list = []  # objects with .identify(embeddings) (e.g. the enrolled gallery)
         self._lock = threading.Lock()
 

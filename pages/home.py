@@ -6,7 +6,7 @@ import datetime as dt
 import streamlit as st
 
 from dashboard.data import lfw_people, model_manifest, model_report
-from dashboard.resources import get_settings
+from dashboard.resources import get_settings, runtime_summary
 from dashboard.training_job import CANCELLED, CANCELLING, DONE, FAILED, TrainingStatus, get_training_job
 from facerec_core.errors import ArtifactError, DatasetError
 from facerec_core.training import TrainConfig
@@ -80,6 +80,8 @@ else:
         "and two photos compared, but nobody can be named until a model is trained on LFW: use the "
         "training panel below, or run `python -m facerec_core train --lfw-dir PATH` and reload this page.",
         icon=":material/info:")
+
+st.caption(runtime_summary(settings))
 
 # ---- training ---------------------------------------------------------------------------------
 lfw_error = None

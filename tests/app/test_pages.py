@@ -106,6 +106,8 @@ def test_home_shows_the_model(trained_env, trained):
     assert metrics["Accuracy"].endswith("%")
     assert not at.info  # no "no model" notice
     assert len(at.expander) >= 1  # retraining is offered, folded away
+    # the device setting is honoured and shown (the test environment forces the CPU)
+    assert any("Runs on **cpu**" in c.value for c in at.caption)
 
 
 def test_recognize_names_a_known_person(trained_env, held_out_photo, stranger_photo):
