@@ -8,7 +8,7 @@ FACEREC_LFW_PROTOCOL_DIR ?= $(abspath ../shared/data/lfw_protocol)
 export FACEREC_LFW_DIR FACEREC_LFW_PROTOCOL_DIR
 PORT ?= 8501
 
-.PHONY: run test setup install models bench clean-cache
+.PHONY: run test setup install models bench bench-speed clean-cache
 
 run: setup
 	$(PY) -m streamlit run streamlit_app.py --server.address 127.0.0.1 --server.port $(PORT) \
@@ -36,6 +36,10 @@ models: install
 bench: setup
 	$(PY) -m pip install -q --no-deps face_recognition==1.3.0  # the peer, for the benchmark only
 	$(PY) bench/accuracy.py $(BENCH_ARGS)
+
+bench-speed: setup
+	$(PY) -m pip install -q --no-deps face_recognition==1.3.0
+	$(PY) bench/speed.py $(BENCH_ARGS)
 
 clean-cache:
 	rm -rf cache

@@ -120,7 +120,7 @@ def test_facenet_vggface2_local_state_dict(tmp_path, faces):
     path = tmp_path / "vggface2.pt"
     torch.save(state, path)
     backbone = load_backbone("facenet-vggface2", Settings.from_env().replace(facenet_vggface2_weights=path),
-                             device="cpu")
+                             device="cpu", precision="fp32")
     assert backbone.embedding_size == 512
     emb = backbone.embed(*faces[0])
     assert emb.shape == (1, 512)

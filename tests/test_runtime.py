@@ -35,7 +35,7 @@ def test_precision_resolution():
 
 
 def test_gpu_precision_path_forced_onto_the_cpu():
-    """The code a GPU runs (fp16 autocast, tensors moved to ``device``) runs here with the device
+    """The code a GPU runs (fp16 weights and activations, tensors moved to ``device``) runs here with the device
     forced to CPU, and agrees with the fp32 reference."""
     crops = np.random.default_rng(0).integers(0, 255, (3, 160, 160, 3), dtype=np.uint8)
     reference = load_backbone("facenet", Settings.from_env(), device="cpu", precision="fp32").embed_crops(crops)
