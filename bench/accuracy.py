@@ -5,8 +5,8 @@
 Prints, from one run: the original protocol (people with >= 2 images, stratified 80/20 split,
 seed 42) for the original design, each backbone's RBF SVM and nearest-neighbour identifiers and
 the peer's 1-NN; LFW View-2 (10 folds, mean ± std, TAR at FAR 0.1%); open-set identification
-(DIR at FAR 1% / 0.1%) with and without the LFW name-variant merge; images per second for our
-pipeline and the peer on the same photos. Embeddings are cached (first run: tens of minutes).
+(DIR at FAR 1% / 0.1%) with and without the LFW name-variant merge. Embeddings are cached
+(first run: several minutes). Speed has its own benchmark: bench/speed.py.
 """
 from __future__ import annotations
 
@@ -67,35 +67,6 @@ def evaluate_peer(settings: Settings, seed: int = 42) -> dict:
     return out
 
 
-def speed_sample(settings: Settings, n: int, peer: bool) -> dict:
-    """Images per second, one process, on the same ``n`` LFW photos, nothing cached."""
-    import torch
-
-    from facerec_core.backbones import load_backbone
-    from facerec_core.detect import FaceDetector, central_face
-    from facerec_core.images import load_image
-
-    paths = [p for person in sorted(scan_lfw(settings.lfw_dir).people.values(), key=len)[-50:] for p in person[:2]][:n]
-    out = {"images": len(paths), "torch_threads": torch.get_num_threads()}
-    detector = FaceDetector(settings.min_face_size, settings.detection_threshold)
-    backbone = load_backbone(settings.backbone, settings, device="cpu")
-    t0 = time.perf_counter()
-    for p in paths:
-        image = load_image(p)
-        face = central_face(detector.detect(image), image.shape)
-        if face is not None:
-            backbone.embed(image, [face])
-    out["ours_images_per_s"] = len(paths) / (time.perf_counter() - t0)
-    if peer:
-        from peer_face_recognition import encode_file
-        encode_file(str(paths[0]))  # load its models outside the timing
-        t0 = time.perf_counter()
-        for p in paths:
-            encode_file(str(p))
-        out["peer_images_per_s"] = len(paths) / (time.perf_counter() - t0)
-    return out
-
-
 def fmt_row(name: str, m: dict) -> str:
     return f"{name:36}" + "".join(f"{m[c]:>16.4f}" if c in m else f"{'-':>16}" for c in COLS)
 
@@ -106,8 +77,6 @@ def main(argv=None) -> int:
     ap.add_argument("--backbones", default="facenet", help="comma-separated backbone names")
     ap.add_argument("--no-peer", action="store_true", help="skip the face_recognition library")
     ap.add_argument("--no-svm", action="store_true", help="skip the RBF SVM (minutes on 1,680 people)")
-    ap.add_argument("--speed-images", type=int, default=100)
-    ap.add_argument("--speed-only", action="store_true", help="only the images-per-second comparison")
     ap.add_argument("--out", type=Path, help="write every figure as JSON here")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -115,10 +84,6 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
     results: dict = {"ours": {}, "peer": None}
-    if args.speed_only:
-        sp = speed_sample(settings, args.speed_images, peer=not args.no_peer)
-        print(json.dumps(sp, indent=1))
-        return 0
     for name in args.backbones.split(","):
         s = settings.replace(backbone=name)
         t0 = time.time()
@@ -130,7 +95,6 @@ def main(argv=None) -> int:
                                  "detection": full["data"]["detection"], "seconds": round(time.time() - t0)}
     if not args.no_peer:
         results["peer"] = evaluate_peer(settings)
-    results["speed"] = speed_sample(settings, args.speed_images, peer=not args.no_peer)
 
     print("\n== Original protocol: LFW people with >= 2 images, stratified 80/20 split, seed 42 ==")
     print(f"{'':36}" + "".join(f"{c:>16}" for c in COLS))
@@ -168,16 +132,6 @@ def main(argv=None) -> int:
                 f"{u['unknown']}~{u['matched']} {u['score']:.3f}" for u in o["closest_unknowns"][:6]))
             print(f"{n}: merged names: {o['merged_names']}; hubs: {o['hubs'][:5]}")
 
-    sp = results["speed"]
-    print(f"\n== Speed, one process, {sp['images']} LFW photos (load + detect + embed), torch threads "
-          f"{sp['torch_threads']} ==")
-    print(f"ours ({settings.backbone}): {sp['ours_images_per_s']:.1f} images/s")
-    if "peer_images_per_s" in sp:
-        print(f"face_recognition: {sp['peer_images_per_s']:.1f} images/s")
-    if results["peer"] and results["peer"]["bulk_timing"]:
-        t = results["peer"]["bulk_timing"]
-        print(f"face_recognition bulk ({settings.workers} processes, when its cache was built): "
-              f"{t['images'] / t['seconds']:.1f} images/s over {t['images']} images")
     for n, r in results["ours"].items():
         print(f"{n}: detection on LFW: {r['detection']}")
 
