@@ -113,10 +113,9 @@ _worker: dict = {}
 def _init_worker(backbone_name: str, settings: Settings, threads: int, flip: bool | None, device: str) -> None:
     import torch
 
-    from .runtime import keep_freed_memory
-
     from .backbones import load_backbone
     from .detect import FaceDetector
+    from .runtime import keep_freed_memory
 
     torch.set_num_threads(threads)
     keep_freed_memory()

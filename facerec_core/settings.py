@@ -53,8 +53,8 @@ class Settings:
     """Embedding arithmetic: ``fp32``, ``bf16``, ``fp16`` or ``auto`` (bf16 on CPUs with native
     bfloat16, fp16 on CUDA, else fp32; see :func:`resolve_precision`) (FACEREC_PRECISION)."""
     threads: int = 0
-    """torch threads for one interactive request (0 = auto, see :func:`facerec_core.runtime.default_threads`)
-    (FACEREC_THREADS)."""
+    """torch threads for one interactive request (0 = automatic, see
+    :func:`facerec_core.runtime.interactive_threads`) (FACEREC_THREADS)."""
     min_face_size: int = 20
     """Smallest face, in pixels, that the detector looks for (FACEREC_MIN_FACE_SIZE)."""
     detection_threshold: float = 0.9
