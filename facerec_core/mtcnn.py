@@ -24,12 +24,11 @@ def _normalize(x: torch.Tensor) -> torch.Tensor:
 
 
 def crop_resize_area(table: torch.Tensor, y: np.ndarray, ey: np.ndarray, x: np.ndarray, ex: np.ndarray,
-                     size: int | tuple[int, int]) -> torch.Tensor:
-    """``(N, 3, height, width)``: rows ``y-1 .. ey-1`` and columns ``x-1 .. ex-1`` (1-based, as
+                     size: int) -> torch.Tensor:
+    """``(N, 3, size, size)``: rows ``y-1 .. ey-1`` and columns ``x-1 .. ex-1`` (1-based, as
     facenet-pytorch's ``pad`` returns them) of the image whose summed-area table is ``table``
-    (``(H+1, W+1, 3)``, integer, from :func:`summed_area_table`), each area-resized to ``size``
-    (an int for a square) exactly as ``interpolate(mode="area")`` (adaptive average pooling) does."""
-    height, width = (size, size) if isinstance(size, int) else size
+    (``(H+1, W+1, 3)``, integer, from :func:`summed_area_table`), each area-resized to
+    ``size``×``size`` exactly as ``interpolate(mode="area")`` (adaptive average pooling) does."""
     device = table.device
 
     def windows(start: np.ndarray, stop: np.ndarray, n_out: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,10 +39,10 @@ def crop_resize_area(table: torch.Tensor, y: np.ndarray, ey: np.ndarray, x: np.n
         hi = s - torch.div(-(i + 1) * n, n_out, rounding_mode="floor")  # ceil
         return lo, hi
 
-    r0, r1 = windows(np.asarray(y), np.asarray(ey), height)
-    c0, c1 = windows(np.asarray(x), np.asarray(ex), width)
+    r0, r1 = windows(np.asarray(y), np.asarray(ey), size)
+    c0, c1 = windows(np.asarray(x), np.asarray(ex), size)
     r0, r1, c0, c1 = r0[:, :, None], r1[:, :, None], c0[:, None, :], c1[:, None, :]
-    sums = table[r1, c1] - table[r0, c1] - table[r1, c0] + table[r0, c0]  # (N, height, width, 3)
+    sums = table[r1, c1] - table[r0, c1] - table[r1, c0] + table[r0, c0]  # (N, size, size, 3)
     area = ((r1 - r0) * (c1 - c0))[..., None]
     return (sums.float() / area).permute(0, 3, 1, 2).contiguous()
 

@@ -1,7 +1,8 @@
-"""How many threads torch may use for the work started on the calling thread.
+"""CPU use: how many threads torch may use for the work started on the calling thread, and
+two process settings that keep other libraries from slowing it down.
 
-torch's CPU kernels run on OpenMP, which keeps the thread count per calling thread. Two rules,
-both measured on a 2-core machine:
+torch's CPU kernels run on OpenMP, which keeps the thread count per calling thread. The rules,
+each measured on a 2-core machine:
 
 - Bulk work uses one process per core with one thread each (see :mod:`.embeddings`).
 - numpy's OpenBLAS keeps a pool of its own threads that spin for a while after each matrix
@@ -13,7 +14,7 @@ both measured on a 2-core machine:
   :func:`keep_freed_memory` keeps freed memory in the process for reuse (bulk: 52 -> 57 img/s).
 - An interactive request (a photo, a verification) uses every core when the machine is free:
   2 threads answer a 640×480 photo in ~50 ms against ~75 ms with one. When the cores are busy,
-  OpenMP threads that share them wait on each other (p95 rose 5× with one core taken), so while
+  OpenMP threads that share them wait on each other (p95 rose about 5× with the other core busy), so while
   a bulk job of this process runs, requests drop to one thread; live video pins its own worker
   thread to one (:func:`pin_threads`).
 """
