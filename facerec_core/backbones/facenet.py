@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import ModelNotFoundError
 from ..faces import Face
-from .base import Backbone, crop_face, l2_normalize
+from .base import CroppingBackbone, crop_face, l2_normalize
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def fixed_standardize(batch: np.ndarray) -> np.ndarray:
     return (batch.astype(np.float32) - 127.5) / 128.0
 
 
-class InceptionResnetBackbone(Backbone):
+class InceptionResnetBackbone(CroppingBackbone):
     """Crop → standardise → InceptionResnetV1 → (optionally mirror-average) → unit vector.
 
     Args:
@@ -86,17 +86,6 @@ class InceptionResnetBackbone(Backbone):
         if not faces:
             return np.zeros((0, self.image_size, self.image_size, 3), np.uint8)
         return np.stack([crop_face(image, f.box, self.image_size, self.margin) for f in faces])
-
-    def embed(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
-        return self.embed_crops(self.crops(image, faces))
-
-    def embed_many(self, items: list[tuple[np.ndarray, list[Face]]]) -> list[np.ndarray]:
-        crops = [self.crops(image, faces) for image, faces in items]
-        counts = [len(c) for c in crops]
-        if not sum(counts):
-            return [np.zeros((0, self.embedding_size), np.float32) for _ in items]
-        flat = self.embed_crops(np.concatenate(crops))
-        return np.split(flat, np.cumsum(counts)[:-1])
 
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
         """Embed ``(N, 160, 160, 3)`` uint8 face crops."""
