@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 MODEL_FILE = "identifier.joblib"
 REPORT_FILE = "report.json"
-FORMAT_VERSION = 1
+# 2: FaceNet's crop margin scales with the face; a classifier fitted to version-1 embeddings
+# (a fixed 32-pixel margin) would be fed slightly different vectors, so it is refused.
+FORMAT_VERSION = 2
 
 
 def _sha256(path: Path) -> str:

@@ -226,13 +226,13 @@ def extract_embeddings(paths: Sequence[str | Path], settings: Settings, *, backb
 def _backbone_cache_key(name: str, flip: bool | None, settings: Settings) -> str:
     # The key must be known without loading the model (to find cache hits cheaply).
     from .backbones import BACKBONES, resolve_flip
-    from .backbones.facenet import precision_suffix
+    from .backbones.facenet import margin_key, precision_suffix
     from .settings import resolve_precision
 
     if name not in BACKBONES:
         from .errors import FacerecError
         raise FacerecError(f"unknown backbone {name!r}")
-    margin = {"facenet": "m32", "facenet-vggface2": "m0", "facenet-casia": "m0"}
+    margin = {"facenet": margin_key(32), "facenet-vggface2": margin_key(0), "facenet-casia": margin_key(0)}
     parts = name.split("+") if name == "facenet+dlib" else [name]
     precision = resolve_precision(settings.precision, _worker_device(settings))
     keys = []

@@ -46,7 +46,7 @@ def test_gpu_precision_path_forced_onto_the_cpu():
 
 def test_cache_keys_follow_precision():
     s = Settings.from_env().replace(device="cpu")
-    assert _backbone_cache_key("facenet", None, s.replace(precision="fp32")) == "facenet-m32-flip"
-    assert _backbone_cache_key("facenet", None, s.replace(precision="bf16")) == "facenet-m32-flip-bf16"
+    assert _backbone_cache_key("facenet", None, s.replace(precision="fp32")) == "facenet-m32s-flip"
+    assert _backbone_cache_key("facenet", None, s.replace(precision="bf16")) == "facenet-m32s-flip-bf16"
     # dlib's network runs in fp32 whatever the setting
-    assert _backbone_cache_key("facenet+dlib", None, s.replace(precision="bf16")) == "facenet-m32-flip-bf16+dlib-resnet"
+    assert _backbone_cache_key("facenet+dlib", None, s.replace(precision="bf16")) == "facenet-m32s-flip-bf16+dlib-resnet"

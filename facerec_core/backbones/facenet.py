@@ -42,7 +42,7 @@ class InceptionResnetBackbone(CroppingBackbone):
         model: an ``InceptionResnetV1`` in eval mode, weights loaded.
         name: registry name.
         embedding_size: output size of the model.
-        margin: pixels added around the detector box before resizing to 160×160.
+        margin: pixels of the 160×160 crop that lie around the detector box (see :func:`crop_face`).
         standardize: ``prewhiten`` or ``fixed_standardize``.
         flip: average the embedding of each face with that of its mirror image.
         device: torch device.
@@ -75,7 +75,7 @@ class InceptionResnetBackbone(CroppingBackbone):
 
     @property
     def cache_key(self) -> str:
-        return f"{self.name}-m{self.margin:g}{'-flip' if self.flip else ''}{precision_suffix(self.precision)}"
+        return f"{self.name}-{margin_key(self.margin)}{'-flip' if self.flip else ''}{precision_suffix(self.precision)}"
 
     def describe(self) -> dict:
         return {**super().describe(), "margin": self.margin, "flip_average": self.flip,
@@ -130,6 +130,12 @@ def fold_batch_norms(model):
                 fused.bias.copy_((base - bn.running_mean) * scale + bn.bias)
             module.conv, module.bn = fused, nn.Identity()
     return model
+
+
+def margin_key(margin: float) -> str:
+    """What a crop margin adds to a cache key. (``s``: scaled with the face; caches made with the
+    earlier fixed-pixel margin, keyed ``m32``, are not reused.)"""
+    return f"m{margin:g}s" if margin else "m0"
 
 
 def precision_suffix(precision: str) -> str:
