@@ -225,7 +225,7 @@ def extract_embeddings(paths: Sequence[str | Path], settings: Settings, *, backb
 
 def _backbone_cache_key(name: str, flip: bool | None, settings: Settings) -> str:
     # The key must be known without loading the model (to find cache hits cheaply).
-    from .backbones import BACKBONES, resolve_flip
+    from .backbones import BACKBONES, backbone_precision, resolve_flip
     from .backbones.facenet import margin_key, precision_suffix
     from .settings import resolve_precision
 
@@ -234,12 +234,13 @@ def _backbone_cache_key(name: str, flip: bool | None, settings: Settings) -> str
         raise FacerecError(f"unknown backbone {name!r}")
     margin = {"facenet": margin_key(32), "facenet-vggface2": margin_key(0), "facenet-casia": margin_key(0)}
     parts = name.split("+") if name == "facenet+dlib" else [name]
-    precision = resolve_precision(settings.precision, _worker_device(settings))
+    device = _worker_device(settings)
+    precision = resolve_precision(settings.precision, device)
     keys = []
     for part in parts:
         part = "dlib-resnet" if part == "dlib" else part
         keys.append(part + (f"-{margin[part]}" if part in margin else "") + ("-flip" if resolve_flip(part, flip) else "")
-                    + (precision_suffix(precision) if part in margin else ""))
+                    + (precision_suffix(backbone_precision(part, precision, device)) if part in margin else ""))
     return "+".join(keys)
 
 

@@ -1,11 +1,14 @@
 """Backbones: the default FaceNet (converted weights), dlib, and the 512-d loading path."""
+import json
 import shutil
 
 import numpy as np
 import pytest
 
 from facerec_core.backbones import available_backbones, load_backbone
-from facerec_core.backbones.keras_facenet import WEIGHTS_FILENAME, verify_weights
+from facerec_core.backbones.facenet import (INT8_CALIBRATION, InceptionResnetBackbone, prewhiten, quantize_int8,
+                                            read_int8_calibration)
+from facerec_core.backbones.keras_facenet import WEIGHTS_FILENAME, build_model, verify_weights
 from facerec_core.detect import FaceDetector, central_face
 from facerec_core.errors import FacerecError, ModelNotFoundError, WeightsIntegrityError
 from facerec_core.images import load_image
@@ -49,11 +52,11 @@ def test_facenet_default(facenet, faces):
     assert facenet.embed(faces[0][0], []).shape == (0, 128)
 
 
-@pytest.mark.parametrize("precision, tol", [("fp32", 0.001), ("bf16", 0.005)])
+@pytest.mark.parametrize("precision, tol", [("fp32", 0.001), ("bf16", 0.005), ("int8", 0.01)])
 def test_facenet_pinned_embeddings(faces, precision, tol):
     """Guards against a conversion or speed-up that silently changes the model's output: the
     similarities of these real pairs were measured with the fp32 reference path, and the faster
-    bf16 path (the default on CPUs with native bfloat16) must stay close to them."""
+    bf16 and int8 paths (int8 is the default on CPUs with VNNI) must stay close to them."""
     backbone = load_backbone("facenet", Settings.from_env(), device="cpu", precision=precision)
     assert backbone.precision == precision
     embs = np.concatenate([backbone.embed(img, f) for img, f in faces])
@@ -62,14 +65,33 @@ def test_facenet_pinned_embeddings(faces, precision, tol):
     np.testing.assert_allclose(embs[0][:4], PINNED_FIRST_VALUES, atol=tol)
 
 
-def test_facenet_fast_path_matches_reference(faces):
-    """bf16 and one-thread batched embedding agree with fp32 face by face (cosine)."""
+@pytest.mark.parametrize("precision, min_cosine", [("bf16", 0.999), ("int8", 0.995)])
+def test_facenet_fast_path_matches_reference(faces, precision, min_cosine):
+    """bf16 and int8 batched embedding agree with fp32 face by face (cosine)."""
     fp32 = load_backbone("facenet", Settings.from_env(), device="cpu", precision="fp32")
-    bf16 = load_backbone("facenet", Settings.from_env(), device="cpu", precision="bf16")
-    assert fp32.cache_key != bf16.cache_key  # caches never mix the two
+    fast = load_backbone("facenet", Settings.from_env(), device="cpu", precision=precision)
+    assert fp32.cache_key != fast.cache_key  # caches never mix the two
     ref = np.concatenate(fp32.embed_many(faces))
-    fast = np.concatenate(bf16.embed_many(faces))
-    assert np.einsum("ij,ij->i", ref, fast).min() > 0.999
+    assert np.einsum("ij,ij->i", ref, np.concatenate(fast.embed_many(faces))).min() > min_cosine
+
+
+def test_facenet_int8_calibration_is_checked(tmp_path):
+    """A calibration made for other weights, or for another graph, is refused with a clear error."""
+
+    record = json.loads(INT8_CALIBRATION.read_text())
+    assert record["calibration_faces"]["faces"] >= 256
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**record, "weights_h5_sha256": "0" * 64}))
+    with pytest.raises(ModelNotFoundError, match="other FaceNet weights"):
+        read_int8_calibration(other)
+    with pytest.raises(ModelNotFoundError, match="cannot be read"):
+        read_int8_calibration(tmp_path / "missing.json")
+    partial = dict(list(read_int8_calibration().items())[:-1])
+    with pytest.raises(ModelNotFoundError, match="does not match"):
+        quantize_int8(build_model(), partial)
+    with pytest.raises(ValueError, match="CPU only"):
+        InceptionResnetBackbone(build_model(), name="facenet", embedding_size=128, margin=32,
+                                standardize=prewhiten, precision="int8", device="cuda", int8_qparams={})
 
 
 # Measured with the fp32 path: Colin_Powell_0001 vs _0002, vs Tony_Blair_0001.

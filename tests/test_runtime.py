@@ -5,7 +5,7 @@ import torch
 
 from facerec_core.backbones import load_backbone
 from facerec_core.embeddings import _backbone_cache_key
-from facerec_core.settings import Settings, resolve_device, resolve_precision
+from facerec_core.settings import Settings, float_precision, resolve_device, resolve_precision
 
 
 def test_settings_from_environment(monkeypatch):
@@ -28,10 +28,11 @@ def test_device_resolution():
 
 def test_precision_resolution():
     assert resolve_precision("auto", "cuda") == "fp16"
-    assert resolve_precision("auto", "cpu") in ("bf16", "fp32")
+    assert resolve_precision("auto", "cpu") in ("int8", "bf16", "fp32")
     assert resolve_precision("fp32", "cuda") == "fp32"
+    assert float_precision("cuda") == "fp16" and float_precision("cpu") in ("bf16", "fp32")
     with pytest.raises(ValueError, match="unknown precision"):
-        resolve_precision("int8", "cpu")
+        resolve_precision("int4", "cpu")
 
 
 def test_gpu_precision_path_forced_onto_the_cpu():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..faces import Face
-from ..settings import Settings, resolve_device, resolve_precision
+from ..settings import Settings, float_precision, resolve_device, resolve_precision
 from .base import Backbone, l2_normalize
 
 BACKBONES: dict[str, str] = {
@@ -29,6 +29,14 @@ DEFAULT_FLIP = {"facenet": True, "dlib-resnet": False, "facenet-vggface2": True,
 def resolve_flip(name: str, flip: bool | None) -> bool:
     """``flip`` if given, else the backbone's default (see :data:`DEFAULT_FLIP`)."""
     return DEFAULT_FLIP.get(name, True) if flip is None else bool(flip)
+
+
+def backbone_precision(name: str, precision: str, device: str) -> str:
+    """The arithmetic backbone ``name`` runs in for a resolved ``precision``: only ``facenet`` has
+    an int8 calibration; the others use the fastest floating point of ``device`` instead."""
+    if precision == "int8" and name != "facenet":
+        return float_precision(device)
+    return precision
 
 
 def available_backbones() -> dict[str, str]:
@@ -85,7 +93,7 @@ def load_backbone(name: str, settings: Settings | None = None, *, device: str | 
         release = "vggface2" if name == "facenet-vggface2" else "casia-webface"
         weights = settings.facenet_vggface2_weights if release == "vggface2" else settings.facenet_casia_weights
         return load_facenet_pytorch_release(release, weights, device=dev, flip=resolve_flip(name, flip),
-                                            precision=prec)
+                                            precision=backbone_precision(name, prec, dev))
     raise FacerecError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}")
 
 

@@ -7,8 +7,10 @@
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -46,19 +48,24 @@ class InceptionResnetBackbone(CroppingBackbone):
         standardize: ``prewhiten`` or ``fixed_standardize``.
         flip: average the embedding of each face with that of its mirror image.
         device: torch device.
-        precision: ``fp32``, ``bf16`` or ``fp16``: the arithmetic of the network (weights are cast
-            once; casting them on every call, as autocast does, cost 11% of a one-face request).
+        precision: ``fp32``, ``bf16``, ``fp16`` or ``int8``: the arithmetic of the network (weights
+            are cast once; casting them on every call, as autocast does, cost 11% of a one-face
+            request). ``int8`` needs ``int8_qparams`` (see :func:`quantize_int8`).
+        int8_qparams: activation ranges measured by :func:`calibrate_int8`.
         batch_size: faces per forward pass (with ``flip``, their mirror images ride in the same pass).
     """
 
     image_size = 160
 
     def __init__(self, model, *, name: str, embedding_size: int, margin: float, standardize,
-                 flip: bool = True, device: str = "cpu", precision: str = "fp32", batch_size: int = 16) -> None:
+                 flip: bool = True, device: str = "cpu", precision: str = "fp32", batch_size: int = 16,
+                 int8_qparams: dict | None = None) -> None:
         import torch
 
-        if precision not in ("fp32", "bf16", "fp16"):
-            raise ValueError(f"{name}: precision must be fp32, bf16 or fp16, not {precision!r}")
+        if precision not in ("fp32", "bf16", "fp16", "int8"):
+            raise ValueError(f"{name}: precision must be fp32, bf16, fp16 or int8, not {precision!r}")
+        if precision == "int8" and (int8_qparams is None or device != "cpu"):
+            raise ValueError(f"{name}: int8 runs on the CPU only, with a calibration (int8_qparams)")
         self.name = name
         self.embedding_size = embedding_size
         self.margin = margin
@@ -68,9 +75,12 @@ class InceptionResnetBackbone(CroppingBackbone):
         self.precision = precision
         self.batch_size = batch_size
         self._torch = torch
-        self._dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-        self.model = fold_batch_norms(model.eval()).to(device=device, dtype=self._dtype,
-                                                        memory_format=torch.channels_last)
+        self._dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
+        model = fold_batch_norms(model.eval())
+        if precision == "int8":
+            self.model = quantize_int8(model, int8_qparams)
+        else:
+            self.model = model.to(device=device, dtype=self._dtype, memory_format=torch.channels_last)
         self._lock = threading.Lock()
 
     @property
@@ -132,6 +142,82 @@ def fold_batch_norms(model):
     return model
 
 
+# Quantised operators of one engine throughout: oneDNN's int8 kernels use VNNI and, unlike
+# FBGEMM's, take activations over the full 0..255 range (FBGEMM needs 7 bits, and 7-bit
+# activations moved FaceNet's embeddings 3× further from fp32's).
+INT8_ENGINE = "onednn"
+
+
+def _prepare_int8(model, activation_observer):
+    import torch
+    from torch.ao.quantization import QConfig, QConfigMapping, quantize_fx
+    from torch.ao.quantization.observer import PerChannelMinMaxObserver
+
+    torch.backends.quantized.engine = INT8_ENGINE
+    qconfig = QConfig(activation=activation_observer.with_args(dtype=torch.quint8, reduce_range=False),
+                      weight=PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric))
+    example = torch.zeros(2, 3, 160, 160)
+    return quantize_fx.prepare_fx(model, QConfigMapping().set_global(qconfig), (example,))
+
+
+def _activation_observers(prepared) -> dict:
+    from torch.ao.quantization.observer import ObserverBase
+
+    return {n: m for n, m in prepared.named_modules() if isinstance(m, ObserverBase)}
+
+
+def calibrate_int8(model, batches) -> dict[str, list[float]]:
+    """Activation ranges of ``model`` (fp32, batch norms folded) over ``batches`` of standardised
+    NCHW float32 faces: ``{observer: [scale, zero_point]}``, chosen per activation by
+    histogram (minimal quantisation error) rather than min/max."""
+    import copy
+
+    import torch
+    from torch.ao.quantization.observer import HistogramObserver
+
+    prepared = _prepare_int8(copy.deepcopy(model), HistogramObserver)
+    with torch.inference_mode():
+        for batch in batches:
+            prepared(batch)
+    out = {}
+    for name, obs in _activation_observers(prepared).items():
+        scale, zero_point = obs.calculate_qparams()
+        out[name] = [float(scale), int(zero_point)]
+    return out
+
+
+def quantize_int8(model, qparams: dict[str, list[float]]):
+    """``model`` (fp32, batch norms folded) with int8 weights (per channel) and int8 activations
+    at the ranges ``qparams`` from :func:`calibrate_int8`: a module that takes and returns float32."""
+    import torch
+    from torch.ao.quantization import quantize_fx
+    from torch.ao.quantization.observer import MinMaxObserver
+
+    with warnings.catch_warnings():
+        # torch.ao's eager int8 is deprecated in favour of torchao, but works in the pinned
+        # torch (2.14.1) and is the one that needs no compiler at run time
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        prepared = _prepare_int8(model, MinMaxObserver)
+        observers = _activation_observers(prepared)
+    if set(observers) != set(qparams):
+        raise ModelNotFoundError("the int8 calibration does not match this model's quantisation points "
+                                 f"({len(qparams)} recorded, {len(observers)} here); use precision bf16 or fp32")
+    for name, obs in observers.items():
+        scale, zero_point = qparams[name]
+        # min/max that give back exactly this scale and zero point
+        obs.min_val = torch.tensor(-zero_point * scale)
+        obs.max_val = torch.tensor((255 - zero_point) * scale)
+    # The inception branches joined by each cat keep their own ranges, so the quantised cat
+    # requantises them, and torch warns at every first call; the embeddings' agreement with
+    # fp32 is measured instead (tests and the README).
+    warnings.filterwarnings("ignore", message="All inputs of this cat operator", category=UserWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return quantize_fx.convert_fx(prepared)
+
+
 def margin_key(margin: float) -> str:
     """What a crop margin adds to a cache key. (``s``: scaled with the face; caches made with the
     earlier fixed-pixel margin, keyed ``m32``, are not reused.)"""
@@ -153,8 +239,29 @@ def load_facenet(models_dir: Path, *, device: str = "cpu", flip: bool = True,
     path = verify_weights(models_dir)
     model = build_model(EMBEDDING_SIZE)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    qparams = read_int8_calibration() if precision == "int8" else None
     return InceptionResnetBackbone(model, name="facenet", embedding_size=EMBEDDING_SIZE, margin=32,
-                                   standardize=prewhiten, flip=flip, device=device, precision=precision)
+                                   standardize=prewhiten, flip=flip, device=device, precision=precision,
+                                   int8_qparams=qparams)
+
+
+# Made by scripts/calibrate_facenet_int8.py (LFW View-1 training people; see the README).
+INT8_CALIBRATION = Path(__file__).with_name("facenet_int8_calibration.json")
+
+
+def read_int8_calibration(path: Path = INT8_CALIBRATION) -> dict[str, list[float]]:
+    """The activation ranges for ``facenet`` in int8, checked to belong to its weights."""
+    from .keras_facenet import H5_SHA256
+
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelNotFoundError(f"int8 calibration {path} cannot be read ({exc}); "
+                                 "use precision bf16 or fp32, or run scripts/calibrate_facenet_int8.py") from None
+    if record.get("weights_h5_sha256") != H5_SHA256:
+        raise ModelNotFoundError(f"int8 calibration {path} was made for other FaceNet weights; "
+                                 "run scripts/calibrate_facenet_int8.py")
+    return record["activations"]
 
 
 def load_facenet_pytorch_release(release: str, weights: Path | None, *, device: str = "cpu",
