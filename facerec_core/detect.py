@@ -9,6 +9,11 @@ from .faces import Face
 
 log = logging.getLogger(__name__)
 
+# Equal-sized photos per network call in detect_batch: on LFW photos (250×250, one thread)
+# 15.0 ms a photo one at a time, 12.4 with 4, 12.8 with 8, 16.1 with 16 (their activations
+# outgrow the CPU cache).
+SAME_SIZE_BATCH = 4
+
 
 class FaceDetector:
     """Finds every face in an RGB image and returns :class:`Face` records.
@@ -39,19 +44,26 @@ class FaceDetector:
 
     def detect_batch(self, images: list[np.ndarray], *, min_face_size: int | None = None,
                      threshold: float | None = None) -> list[list[Face]]:
-        """:meth:`detect` for each image. (One at a time: stacking equal-sized photos into one
-        MTCNN batch was measured no faster on a CPU.)"""
-        from .mtcnn import detect_one
+        """:meth:`detect` for each image. Images of one size go through each network together,
+        :data:`SAME_SIZE_BATCH` at a time (the same faces as one at a time, found faster)."""
+        from .mtcnn import detect_same_size
 
         min_size = self.min_face_size if min_face_size is None else int(min_face_size)
         thresh = self.threshold if threshold is None else float(threshold)
         m = self._mtcnn
-        results = []
-        for image in images:
-            # the networks hold no state at inference: concurrent threads need no lock
-            boxes, points = detect_one(image, m.pnet, m.rnet, m.onet, min_size, device=self.device,
-                                       thresholds=tuple(m.thresholds), factor=m.factor)
-            results.append([f for f in _to_faces(boxes[:, :4], boxes[:, 4], points, thresh) if f.size >= min_size])
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for i, image in enumerate(images):
+            by_size.setdefault(image.shape[:2], []).append(i)
+        results: list[list[Face]] = [[] for _ in images]
+        for same_size in by_size.values():
+            for start in range(0, len(same_size), SAME_SIZE_BATCH):
+                indices = same_size[start:start + SAME_SIZE_BATCH]
+                # the networks hold no state at inference: concurrent threads need no lock
+                found = detect_same_size([images[i] for i in indices], m.pnet, m.rnet, m.onet, min_size,
+                                         device=self.device, thresholds=tuple(m.thresholds), factor=m.factor)
+                for i, (boxes, points) in zip(indices, found):
+                    results[i] = [f for f in _to_faces(boxes[:, :4], boxes[:, 4], points, thresh)
+                                  if f.size >= min_size]
         return results
 
 

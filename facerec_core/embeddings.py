@@ -137,15 +137,20 @@ def embed_files(paths: Sequence[str], detector, backbone, assume_center_face: bo
     from .detect import central_face
     from .images import load_image
 
-    items, meta = [], []
+    images: list[np.ndarray | None] = []
     for p in paths:
         try:
-            image = load_image(p, max_pixels=max_pixels)
+            images.append(load_image(p, max_pixels=max_pixels))
         except ImageError as exc:
             log.warning("%s", exc)
+            images.append(None)
+    detected = iter(detector.detect_batch([im for im in images if im is not None]))
+    items, meta = [], []
+    for image in images:
+        if image is None:
             meta.append(("error", 0, 0.0, None))
             continue
-        faces = detector.detect(image)
+        faces = next(detected)
         face = central_face(faces, image.shape)
         if face is not None:
             meta.append(("ok", len(faces), face.det_score, face.box))

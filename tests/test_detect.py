@@ -56,12 +56,20 @@ def test_min_face_size_and_threshold_are_settings(detector, lfw_dir):
 
 
 def test_batch_equals_single(detector, lfw_dir):
-    images = [load_image(lfw_photo(lfw_dir, "Tony_Blair", i)) for i in (1, 2, 3)]
+    """Photos of one size share network calls; every face is the one found alone."""
+    images = [load_image(lfw_photo(lfw_dir, name, i)) for name, i in
+              [("Tony_Blair", 1), ("Tony_Blair", 2), ("Colin_Powell", 1), ("Tony_Blair", 3)]]
+    images.insert(2, np.asarray(Image.fromarray(images[0]).resize((320, 300))))  # another size
+    images.append(np.zeros((250, 250, 3), np.uint8))  # no face, among faces
     batch = detector.detect_batch(images)
+    assert batch[-1] == []
     for img, faces in zip(images, batch):
         single = detector.detect(img)
         assert len(single) == len(faces)
-        np.testing.assert_allclose(single[0].box, faces[0].box, atol=1.0)
+        for a, b in zip(single, faces):
+            np.testing.assert_allclose(a.box, b.box, atol=1e-3)
+            np.testing.assert_allclose(a.landmarks, b.landmarks, atol=1e-3)
+            assert a.det_score == pytest.approx(b.det_score, abs=1e-5)
 
 
 def test_fast_stages_match_facenet_pytorch(lfw_dir):
