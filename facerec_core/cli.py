@@ -196,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     def compute_opts(sp):
         sp.add_argument("--device", choices=["cpu", "cuda", "auto"], help="torch device (default: FACEREC_DEVICE or auto)")
         sp.add_argument("--precision", choices=list(PRECISIONS),
-                        help="embedding arithmetic (default: FACEREC_PRECISION or auto: bf16 on CPUs with native bfloat16)")
+                        help="embedding arithmetic (default: FACEREC_PRECISION or auto: int8 on CPUs with VNNI, "
+                             "else bf16 on CPUs with native bfloat16)")
         sp.add_argument("--threads", type=int, help="torch threads per request (default: FACEREC_THREADS or automatic)")
 
     def common(sp, data=False):

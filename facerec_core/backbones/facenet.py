@@ -143,8 +143,9 @@ def fold_batch_norms(model):
 
 
 # Quantised operators of one engine throughout: oneDNN's int8 kernels use VNNI and, unlike
-# FBGEMM's, take activations over the full 0..255 range (FBGEMM needs 7 bits, and 7-bit
-# activations moved FaceNet's embeddings 3× further from fp32's).
+# FBGEMM's, take activations over the full 0..255 range (FBGEMM's 7-bit activations left
+# FaceNet's LFW embeddings at a mean cosine of 0.9970 to fp32's, against 0.9988; one pass, no
+# mirror image).
 INT8_ENGINE = "onednn"
 
 
