@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 # Cosine thresholds for 1:1 verification when no trained model supplies one; measured on LFW
 # View-2 (mean of the 10 fold thresholds) by bench/accuracy.py.
-DEFAULT_VERIFY_THRESHOLDS = {"facenet": 0.40, "dlib-resnet": 0.90}
+DEFAULT_VERIFY_THRESHOLDS = {"facenet": 0.41, "dlib-resnet": 0.90}
 
 
 @dataclasses.dataclass

@@ -22,7 +22,8 @@ BACKBONES: dict[str, str] = {
 
 
 # Mirror averaging (embed the face and its mirror image, average): measured on LFW View-2 for
-# facenet (99.22% -> 99.27%); off for dlib (measured when dlib's own network took 56 ms a face).
+# facenet (99.22% -> 99.27%, fp32, with the earlier fixed-pixel crop margin); off for dlib
+# (measured when dlib's own network took 56 ms a face).
 DEFAULT_FLIP = {"facenet": True, "dlib-resnet": False, "facenet-vggface2": True, "facenet-casia": True}
 
 
