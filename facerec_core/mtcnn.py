@@ -144,6 +144,7 @@ def detect_same_size(images: list[np.ndarray], pnet, rnet, onet, min_size: int, 
     boxes = torch.stack([boxes[:, 0] + boxes[:, 5] * regw, boxes[:, 1] + boxes[:, 6] * regh,
                          boxes[:, 2] + boxes[:, 7] * regw, boxes[:, 3] + boxes[:, 8] * regh, boxes[:, 4]], dim=1)
     boxes = rerec(boxes)
+    del column_sums  # large photos: free it before the summed-area tables are built
     if len(boxes) == 0:
         return [_nothing() for _ in images]
     # candidate crops are read off summed-area tables, all of a stage at once
