@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--check-accuracy", action="store_true", help="View-2 of the bulk embeddings vs fp32")
     ap.add_argument("--device", help="cpu, cuda or auto (default: FACEREC_DEVICE or auto)")
-    ap.add_argument("--precision", help="fp32, bf16, fp16 or auto (default: FACEREC_PRECISION or auto)")
+    ap.add_argument("--precision", help="fp32, bf16, fp16, int8 or auto (default: FACEREC_PRECISION or auto)")
     ap.add_argument("--threads", type=int, help="torch threads per interactive request (default automatic)")
     ap.add_argument("--workers", type=int, help="bulk worker processes (default: FACEREC_WORKERS or 2)")
     ap.add_argument("--out", type=Path, help="also write the figures as JSON")

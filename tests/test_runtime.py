@@ -51,3 +51,8 @@ def test_cache_keys_follow_precision():
     assert _backbone_cache_key("facenet", None, s.replace(precision="bf16")) == "facenet-m32s-flip-bf16"
     # dlib's network runs in fp32 whatever the setting
     assert _backbone_cache_key("facenet+dlib", None, s.replace(precision="bf16")) == "facenet-m32s-flip-bf16+dlib-resnet"
+    assert _backbone_cache_key("facenet", None, s.replace(precision="int8")) == "facenet-m32s-flip-int8"
+    # only facenet has an int8 calibration: the 512-d releases fall back to the fastest float
+    fallback = float_precision("cpu")
+    assert _backbone_cache_key("facenet-vggface2", None, s.replace(precision="int8")) == \
+        "facenet-vggface2-m0-flip" + ("" if fallback == "fp32" else f"-{fallback}")
