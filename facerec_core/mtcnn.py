@@ -104,6 +104,22 @@ def _crops(tables: list[torch.Tensor], image_inds: torch.Tensor, y, ey, x, ex, s
     return out
 
 
+def _stage_input(boxes: torch.Tensor, image_inds: torch.Tensor, tables: list[torch.Tensor], w: int, h: int,
+                 size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """The candidates that have pixels inside their image, their image indices, and their crops
+    area-resized to ``size``×``size`` and normalised for the next network; None if none is left."""
+    if len(boxes) == 0:
+        return None
+    y, ey, x, ex = pad(boxes, w, h)
+    keep = _valid(y, ey, x, ex)
+    if not keep.any():
+        return None
+    keep_t = torch.as_tensor(keep, device=boxes.device)
+    image_inds = image_inds[keep_t]
+    crops = _crops(tables, image_inds, y[keep], ey[keep], x[keep], ex[keep], size)
+    return boxes[keep_t], image_inds, _normalize(crops)
+
+
 def detect_one(image: np.ndarray, pnet, rnet, onet, min_size: int, **kwargs) -> tuple[np.ndarray, np.ndarray]:
     """Faces in one RGB uint8 image: ``boxes`` ``(N, 5)`` (x1, y1, x2, y2, score) and
     ``landmarks`` ``(N, 5, 2)``, both float32, in MTCNN's order. See :func:`detect_same_size`."""
@@ -151,13 +167,11 @@ def detect_same_size(images: list[np.ndarray], pnet, rnet, onet, min_size: int, 
     tables = [summed_area_table(im, device) for im in images]
 
     # stage 2: the refinement network on 24×24 crops
-    y, ey, x, ex = pad(boxes, w, h)
-    keep = _valid(y, ey, x, ex)
-    if not keep.any():
+    stage = _stage_input(boxes, image_inds, tables, w, h, 24)
+    if stage is None:
         return [_nothing() for _ in images]
-    keep_t = torch.as_tensor(keep, device=device)
-    boxes, image_inds = boxes[keep_t], image_inds[keep_t]
-    reg, probs = rnet(_normalize(_crops(tables, image_inds, y[keep], ey[keep], x[keep], ex[keep], 24)))
+    boxes, image_inds, crops = stage
+    reg, probs = rnet(crops)
     ipass = probs[:, 1] > thresholds[1]
     boxes = torch.cat([boxes[ipass, :4], probs[ipass, 1:2]], dim=1)
     reg, image_inds = reg[ipass], image_inds[ipass]
@@ -166,15 +180,11 @@ def detect_same_size(images: list[np.ndarray], pnet, rnet, onet, min_size: int, 
     image_inds = image_inds[pick]
 
     # stage 3: the output network on 48×48 crops, with landmarks
-    if len(boxes) == 0:
+    stage = _stage_input(boxes, image_inds, tables, w, h, 48)
+    if stage is None:
         return [_nothing() for _ in images]
-    y, ey, x, ex = pad(boxes, w, h)
-    keep = _valid(y, ey, x, ex)
-    if not keep.any():
-        return [_nothing() for _ in images]
-    keep_t = torch.as_tensor(keep, device=device)
-    boxes, image_inds = boxes[keep_t], image_inds[keep_t]
-    reg, points, probs = onet(_normalize(_crops(tables, image_inds, y[keep], ey[keep], x[keep], ex[keep], 48)))
+    boxes, image_inds, crops = stage
+    reg, points, probs = onet(crops)
     ipass = probs[:, 1] > thresholds[2]
     boxes = torch.cat([boxes[ipass, :4], probs[ipass, 1:2]], dim=1)
     reg, points, image_inds = reg[ipass], points[ipass], image_inds[ipass]
