@@ -22,13 +22,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from facerec_core.backbones.facenet import INT8_CALIBRATION, INT8_ENGINE, calibrate_int8, fold_batch_norms  # noqa: E402
+from facerec_core.backbones.facenet import INT8_CALIBRATION, INT8_ENGINE, calibrate_int8  # noqa: E402
 from facerec_core.lfw import read_people, scan_lfw  # noqa: E402
 from facerec_core.settings import Settings  # noqa: E402
 
 
-def calibration_crops(settings: Settings, n_images: int, seed: int = 0) -> tuple[np.ndarray, list[str]]:
-    from facerec_core.backbones import load_backbone
+def calibration_crops(settings: Settings, backbone, n_images: int, seed: int = 0) -> tuple[np.ndarray, list[str]]:
     from facerec_core.detect import FaceDetector, central_face
     from facerec_core.images import load_image
 
@@ -42,7 +41,6 @@ def calibration_crops(settings: Settings, n_images: int, seed: int = 0) -> tuple
     chosen = rng.sample([n for n in names if n in by_person], n_images)
     paths = [rng.choice(sorted(by_person[n])) for n in chosen]
     detector = FaceDetector(settings.min_face_size, settings.detection_threshold)
-    backbone = load_backbone("facenet", settings, device="cpu", precision="fp32")
     crops, used = [], []
     for path in paths:
         image = load_image(path)
@@ -56,8 +54,9 @@ def calibration_crops(settings: Settings, n_images: int, seed: int = 0) -> tuple
 def main(argv: list[str] | None = None) -> int:
     import torch
 
+    from facerec_core.backbones import load_backbone
     from facerec_core.backbones.facenet import prewhiten
-    from facerec_core.backbones.keras_facenet import EMBEDDING_SIZE, H5_SHA256, build_model, verify_weights
+    from facerec_core.backbones.keras_facenet import H5_SHA256
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lfw-dir", type=Path)
@@ -68,12 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     if settings.lfw_dir is None or settings.lfw_protocol_dir_resolved is None:
         ap.error("set FACEREC_LFW_DIR (and FACEREC_LFW_PROTOCOL_DIR) or pass --lfw-dir")
     t0 = time.time()
-    crops, used = calibration_crops(settings, args.images)
+    # the fp32 backbone cuts the faces as the int8 one will, and holds the folded fp32 network
+    backbone = load_backbone("facenet", settings, device="cpu", precision="fp32")
+    crops, used = calibration_crops(settings, backbone, args.images)
     x = torch.from_numpy(np.ascontiguousarray(prewhiten(crops).transpose(0, 3, 1, 2)))
     x = torch.cat([x, torch.flip(x, dims=[3])])  # the backbone embeds both
-    model = build_model(EMBEDDING_SIZE)
-    model.load_state_dict(torch.load(verify_weights(settings.models_dir), map_location="cpu", weights_only=True))
-    activations = calibrate_int8(fold_batch_norms(model.eval()), torch.split(x, 64))
+    model = backbone.model.to(memory_format=torch.contiguous_format)
+    activations = calibrate_int8(model, torch.split(x, 64))
     record = {
         "model": "facenet 20170512-110547", "weights_h5_sha256": H5_SHA256, "engine": INT8_ENGINE,
         "torch": torch.__version__, "observer": "HistogramObserver (quint8, full range); weights per channel",

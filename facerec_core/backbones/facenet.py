@@ -194,6 +194,10 @@ def quantize_int8(model, qparams: dict[str, list[float]]):
     from torch.ao.quantization import quantize_fx
     from torch.ao.quantization.observer import MinMaxObserver
 
+    # The inception branches joined by each cat keep their own ranges, so the quantised cat
+    # requantises them, and torch warns at every first call; the embeddings' agreement with
+    # fp32 is measured instead (tests and the README).
+    warnings.filterwarnings("ignore", message="All inputs of this cat operator", category=UserWarning)
     with warnings.catch_warnings():
         # torch.ao's eager int8 is deprecated in favour of torchao, but works in the pinned
         # torch (2.14.1) and is the one that needs no compiler at run time
@@ -201,21 +205,14 @@ def quantize_int8(model, qparams: dict[str, list[float]]):
         warnings.simplefilter("ignore", DeprecationWarning)
         prepared = _prepare_int8(model, MinMaxObserver)
         observers = _activation_observers(prepared)
-    if set(observers) != set(qparams):
-        raise ModelNotFoundError("the int8 calibration does not match this model's quantisation points "
-                                 f"({len(qparams)} recorded, {len(observers)} here); use precision bf16 or fp32")
-    for name, obs in observers.items():
-        scale, zero_point = qparams[name]
-        # min/max that give back exactly this scale and zero point
-        obs.min_val = torch.tensor(-zero_point * scale)
-        obs.max_val = torch.tensor((255 - zero_point) * scale)
-    # The inception branches joined by each cat keep their own ranges, so the quantised cat
-    # requantises them, and torch warns at every first call; the embeddings' agreement with
-    # fp32 is measured instead (tests and the README).
-    warnings.filterwarnings("ignore", message="All inputs of this cat operator", category=UserWarning)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
+        if set(observers) != set(qparams):
+            raise ModelNotFoundError("the int8 calibration does not match this model's quantisation points "
+                                     f"({len(qparams)} recorded, {len(observers)} here); use precision bf16 or fp32")
+        for name, obs in observers.items():
+            scale, zero_point = qparams[name]
+            # min/max that give back exactly this scale and zero point
+            obs.min_val = torch.tensor(-zero_point * scale)
+            obs.max_val = torch.tensor((255 - zero_point) * scale)
         return quantize_fx.convert_fx(prepared)
 
 
