@@ -77,7 +77,9 @@ class Recognizer:
 
     def __init__(self, detector: FaceDetector, backbone: Backbone, identifier=None, *,
                  threshold: float | None = None, manifest: dict | None = None,
-                 min_identify_size: float = 40.0, min_identify_score: float = 0.95, threads: int = 0) -> None:
+                 min_identify_size: float = 40.0, min_identify_score: float = 0.95, threads: int = 0,
+                 settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
         self.detector = detector
         self.backbone = backbone
         self.identifier = identifier
@@ -118,11 +120,16 @@ class Recognizer:
         detector = FaceDetector(settings.min_face_size, settings.detection_threshold, device=device)
         backbone = load_backbone(settings.backbone, settings, device=device)
         kwargs.setdefault("threads", settings.threads)
-        rec = cls(detector, backbone, identifier, manifest=manifest, **kwargs)
+        rec = cls(detector, backbone, identifier, manifest=manifest, settings=settings, **kwargs)
         from .gallery import GalleryIdentifier  # the enrolled gallery (opened lazily, never created here)
 
         rec.extra_galleries.append(GalleryIdentifier.for_recognizer(rec, settings))
         return rec
+
+    @property
+    def gallery(self):
+        """The enrolled gallery searched beside the model (``None`` when there is none)."""
+        return self.extra_galleries[0] if self.extra_galleries else None
 
     @property
     def has_model(self) -> bool:
