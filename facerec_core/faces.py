@@ -9,6 +9,14 @@ import numpy as np
 UNKNOWN = "unknown"
 
 
+def display_name(identity: str | None) -> str:
+    """How a name is shown to people: LFW's ``Colin_Powell`` as ``Colin Powell``; ``None`` (nobody
+    could be named: no model and no gallery) as ``face``."""
+    if identity is None:
+        return "face"
+    return identity.replace("_", " ")
+
+
 @dataclasses.dataclass
 class Match:
     """One candidate identity for a face, with its similarity (cosine, higher is closer)."""
