@@ -50,7 +50,7 @@ def test_photo(lfw_dir: Path) -> bytes:
     from PIL import Image
 
     from facerec_core.images import load_image
-    from facerec_core.video import compose_frame
+    from tests.support.scenes import compose_frame
 
     name, index = PHOTO
     photo = load_image(lfw_dir / name / f"{name}_{index:04d}.jpg")

@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 from facerec_core.images import load_image  # noqa: E402
 from facerec_core.settings import Settings  # noqa: E402
-from facerec_core.video import (FRAME_SIZE, LiveProcessor, VideoConfig, background, moving_scene,  # noqa: E402
-                                read_y4m, write_y4m)
+from facerec_core.video import LiveProcessor, VideoConfig  # noqa: E402
+from tests.support.scenes import FRAME_SIZE, background, moving_scene, read_y4m, write_y4m  # noqa: E402
 
 log = logging.getLogger("bench.webcam")
 

@@ -78,7 +78,7 @@ def test_fast_stages_match_facenet_pytorch(lfw_dir):
     from facenet_pytorch import MTCNN
 
     from facerec_core.mtcnn import detect_one
-    from facerec_core.video import compose_frame
+    from tests.support.scenes import compose_frame
 
     reference = MTCNN(keep_all=True, min_face_size=20)
     images = [load_image(lfw_photo(lfw_dir, name, i)) for name, i in

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from facerec_core.images import load_image
-from facerec_core.video import background, moving_scene, write_y4m
+from tests.support.scenes import background, moving_scene, write_y4m
 from tests.app.conftest import chromium_page, streamlit_server
 from tests.conftest import lfw_photo
 

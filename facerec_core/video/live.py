@@ -1,0 +1,302 @@
+"""Live processing on a worker thread: :class:`LiveProcessor` puts a
+:class:`~facerec_core.video.tracking.FrameProcessor` on a thread that always takes the newest
+frame (older ones are dropped, never queued), so the display never falls behind recognition.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections import deque
+from typing import Callable
+
+import numpy as np
+
+from ..draw import annotate
+from ..faces import Face
+from ..runtime import pin_threads
+from .tracking import FacePipeline, FrameProcessor, FrameResult, VideoConfig
+
+log = logging.getLogger("facerec_core.video")  # the name its log lines had before video became a package
+
+
+@dataclasses.dataclass(frozen=True)
+class InView:
+    """One face on screen, as the UI lists it."""
+
+    track_id: int
+    name: str
+    confidence: float | None
+    seconds: float
+    known: bool
+
+    @property
+    def label(self) -> str:
+        name = self.name.replace("_", " ")
+        return name if self.confidence is None else f"{name} ({self.confidence:.2f})"
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveStatus:
+    """A consistent picture of a live stream, safe to read from any thread.
+
+    ``state`` is ``idle`` (no frame yet), ``running``, ``stopped``, ``ended`` (the stream
+    ended) or ``error`` (``message`` says what went wrong).
+    """
+
+    state: str
+    message: str | None
+    in_view: list[InView]
+    recently_seen: dict[str, float]
+    display_fps: float
+    analysis_fps: float
+    frames: int
+    analysed: int
+    dropped: int
+    process_ms_p50: float | None
+    last_frame_age: float | None = None
+
+
+class _RateMeter:
+    """Events per second over a sliding window."""
+
+    def __init__(self, window: int = 30) -> None:
+        self._times: deque[float] = deque(maxlen=window)
+
+    def tick(self, now: float) -> None:
+        self._times.append(now)
+
+    def rate(self, now: float | None = None) -> float:
+        if len(self._times) < 2:
+            return 0.0
+        end = self._times[-1] if now is None else max(now, self._times[-1])
+        span = end - self._times[0]
+        return (len(self._times) - 1) / span if span > 0 else 0.0
+
+
+class LiveProcessor:
+    """Recognition for one live stream that never holds the video back.
+
+    :meth:`handle` is called for every frame (on the video thread): it hands the frame to a
+    worker thread, which keeps only the newest one, and returns the frame annotated with the
+    latest results and the display rate. The worker starts with the first frame and exits by
+    itself after ``idle_timeout_s`` without frames, or at :meth:`stop`.
+
+    Each worker belongs to a *generation*; :meth:`stop` starts a new one, so a worker that is
+    still finishing a frame exits right after it and publishes nothing, even if a late frame
+    has already started the next worker. One lock serialises the per-stream tracking state.
+
+    Args:
+        recognizer: the (shared, thread-safe) :class:`~facerec_core.recognizer.Recognizer`.
+        config: a :class:`VideoConfig`.
+        idle_timeout_s: the worker thread exits after this long without a frame.
+        recent_s: how long a named person stays in ``recently_seen``.
+        name: names the worker thread (for logs).
+        torch_threads: intra-op threads torch may use on the worker thread (``None``: torch's
+            default, one per core). One keeps a core free for video decoding and encoding, and
+            avoids the collapse of OpenMP's spinning threads when the cores are shared with other
+            streams or programs: on a busy 2-core machine, detection took ~20 ms with one thread
+            and over 1 s with two.
+    """
+
+    def __init__(self, recognizer: FacePipeline, config: VideoConfig | None = None, *, idle_timeout_s: float = 3.0,
+                 recent_s: float = 60.0, name: str = "facerec-live", torch_threads: int | None = 1,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.processor = FrameProcessor(recognizer, config, clock=clock)
+        self.torch_threads = torch_threads
+        self.idle_timeout_s = idle_timeout_s
+        self.recent_s = recent_s
+        self.name = name
+        self.clock = clock
+        self._cond = threading.Condition()      # guards everything below
+        self._process_lock = threading.Lock()   # guards self.processor's tracking state
+        self._generation = 0
+        self._needs_reset = False
+        self._pending: tuple[int, np.ndarray] | None = None
+        self._thread: threading.Thread | None = None       # the current generation's worker
+        self._threads: list[threading.Thread] = []          # every worker not yet joined
+        self._result: FrameResult | None = None
+        self._first_seen: dict[tuple[int, str | None], float] = {}
+        self._recent: dict[str, float] = {}
+        self._frames = self._analysed = self._dropped = 0
+        self._display = _RateMeter()
+        self._analysis = _RateMeter()
+        self._process_ms: deque[float] = deque(maxlen=50)
+        self._state, self._message = "idle", None
+        self._last_frame_at: float | None = None
+
+    @property
+    def config(self) -> VideoConfig:
+        return self.processor.config
+
+    def update_config(self, config: VideoConfig) -> None:
+        """Apply new settings from the next analysed frame on."""
+        self.processor.update_config(config)
+
+    # -- the video thread -------------------------------------------------------------------
+
+    def handle(self, image: np.ndarray) -> np.ndarray:
+        """Take a frame (RGB uint8) and return it annotated; never waits for recognition."""
+        return self.handle_with_faces(image)[0]
+
+    def handle_with_faces(self, image: np.ndarray) -> tuple[np.ndarray, list[Face]]:
+        """:meth:`handle`, also returning the faces drawn on the frame."""
+        if self.config.mirror:
+            image = np.ascontiguousarray(image[:, ::-1])
+        now = self.clock()
+        with self._cond:
+            self._frames += 1
+            self._last_frame_at = now
+            if self._pending is not None:
+                self._dropped += 1
+            self._pending = (self._frames, image)
+            self._display.tick(now)
+            if self._state in ("idle", "stopped", "ended"):
+                self._state, self._message = "running", None
+            self._ensure_worker()
+            self._cond.notify_all()
+            faces = [] if self._result is None else self._result.faces
+            fps = self._display.rate()
+        return annotate(image, faces, extra_text=f"{fps:4.1f} fps"), faces
+
+    def _ensure_worker(self) -> None:
+        """Start this generation's worker if it is not running (caller holds ``_cond``)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, args=(self._generation,), name=self.name, daemon=True)
+            self._threads = [t for t in self._threads if t.is_alive()] + [self._thread]
+            self._thread.start()
+
+    # -- the worker thread ------------------------------------------------------------------
+
+    def _next_frame(self, generation: int) -> tuple[int, np.ndarray] | None:
+        """The newest pending frame, or ``None`` when stopped or idle for too long."""
+        with self._cond:
+            deadline = self.clock() + self.idle_timeout_s
+            while self._pending is None and generation == self._generation:
+                left = deadline - self.clock()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            if generation != self._generation or self._pending is None:
+                # decided under the lock: from here on handle() starts a new worker
+                if self._thread is threading.current_thread():
+                    self._thread = None
+                return None
+            item, self._pending = self._pending, None
+            return item
+
+    def _run(self, generation: int) -> None:
+        """Worker loop: process the newest frame, publish the result, repeat."""
+        log.debug("%s: worker %d started", self.name, generation)
+        pin_threads(self.torch_threads)
+        while (item := self._next_frame(generation)) is not None:
+            index, image = item
+            try:
+                with self._process_lock:
+                    with self._cond:
+                        reset, self._needs_reset = self._needs_reset, False
+                    if reset:
+                        self.processor.reset()
+                    result = self.processor.process(image, index=index)
+            except Exception as exc:  # keep streaming; the UI shows the message
+                log.exception("%s: recognition failed on frame %d", self.name, index)
+                with self._cond:
+                    if generation == self._generation:
+                        self._state, self._message = "error", f"recognition failed: {type(exc).__name__}: {exc}"
+                continue
+            if result.timings["total"] > 2000:
+                log.warning("%s: frame %d took %.1f s (%s)", self.name, index, result.timings["total"] / 1000,
+                            ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings.items()))
+            self._publish(result, generation)
+        log.debug("%s: worker %d exited", self.name, generation)
+
+    def _publish(self, result: FrameResult, generation: int) -> None:
+        now = self.clock()
+        with self._cond:
+            if generation != self._generation:
+                return
+            self._result = result
+            self._analysed += 1
+            self._analysis.tick(now)
+            if result.detected:
+                self._process_ms.append(result.timings["total"])
+            # keyed by name too: a track whose name changes (re-embedded) starts counting again
+            keys = [(tid, face.identity) for tid, face in zip(result.track_ids, result.faces)]
+            self._first_seen = {key: self._first_seen.get(key, now) for key in keys}
+            for face in result.faces:
+                if face.is_known:
+                    self._recent[face.identity] = now
+            if self._state == "error":
+                self._state, self._message = "running", None
+
+    # -- any thread -------------------------------------------------------------------------
+
+    def latest(self) -> FrameResult | None:
+        """The newest recognition result (``None`` before the first)."""
+        with self._cond:
+            return self._result
+
+    def snapshot(self) -> LiveStatus:
+        """Who is in view, rates and state: a copy, consistent, safe from any thread."""
+        now = self.clock()
+        with self._cond:
+            result = self._result
+            in_view = []
+            if result is not None and self._state == "running":
+                for tid, face in zip(result.track_ids, result.faces):
+                    name = face.identity if face.identity is not None else "face"
+                    since = self._first_seen.get((tid, face.identity), now)
+                    in_view.append(InView(tid, name, face.confidence, now - since, face.is_known))
+            self._recent = {n: t for n, t in self._recent.items() if now - t <= self.recent_s}
+            times = sorted(self._process_ms)
+            running = self._state == "running"
+            return LiveStatus(
+                state=self._state, message=self._message, in_view=in_view,
+                recently_seen={n: now - t for n, t in sorted(self._recent.items(), key=lambda kv: -kv[1])},
+                display_fps=self._display.rate(now) if running else 0.0,
+                analysis_fps=self._analysis.rate(now) if running else 0.0,
+                frames=self._frames, analysed=self._analysed, dropped=self._dropped,
+                process_ms_p50=times[len(times) // 2] if times else None,
+                last_frame_age=None if self._last_frame_at is None else now - self._last_frame_at)
+
+    @property
+    def running(self) -> bool:
+        """Whether any worker thread is alive."""
+        with self._cond:
+            return any(t.is_alive() for t in self._threads)
+
+    def mark_ended(self, message: str = "The video stream ended.") -> None:
+        """Record that the input stream ended (camera unplugged, connection lost, page closed)
+        and let the worker exit; does not block (safe on an event loop thread)."""
+        with self._cond:
+            running = self._state in ("running", "error")
+        self.stop(timeout=0, state="ended" if running else None, message=message if running else None)
+
+    def stop(self, timeout: float = 5.0, *, state: str | None = "stopped", message: str | None = None) -> bool:
+        """End the worker and forget tracked faces; ``True`` once no worker thread is left.
+
+        Waits up to ``timeout`` seconds for the threads (0: do not wait). A frame handled
+        afterwards starts a fresh worker. ``state``/``message`` are what :meth:`snapshot`
+        reports next (``None``: keep them).
+        """
+        with self._cond:
+            self._generation += 1
+            self._thread = None
+            self._pending = None
+            self._needs_reset = True
+            self._result = None
+            self._first_seen = {}
+            if state is not None:
+                self._state, self._message = state, message
+            threads = [t for t in self._threads if t is not threading.current_thread()]
+            self._cond.notify_all()
+        deadline = time.monotonic() + max(timeout, 0.0)
+        for thread in threads:
+            if timeout > 0:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        alive = [t for t in threads if t.is_alive()]
+        if alive and timeout > 0:
+            log.warning("%s: worker did not stop within %.1f s", self.name, timeout)
+        return not alive
+
