@@ -123,8 +123,7 @@ def cmd_enroll(args) -> int:
     settings = _settings(args)
     rec = Recognizer.load(settings, require_model=False)
     with _gallery(args) as store:
-        report = enroll(store, rec, args.name, [(str(p), p) for p in args.images], notes=args.notes,
-                        max_pixels=settings.max_image_pixels)
+        report = enroll(store, rec, args.name, [(str(p), p) for p in args.images], notes=args.notes)
     for outcome in report.outcomes:
         print(f"{outcome.status:9} {outcome.source}" + (f": {outcome.reason}" if outcome.reason else ""))
     print(report.summary() + (f" ({report.person.samples} samples stored)" if report.person else ""))
@@ -157,26 +156,29 @@ def cmd_forget(args) -> int:
 
 
 def cmd_export(args) -> int:
+    from .gallery import export_file
+
     settings = _settings(args)
     with _gallery(args) as store:
-        path = store.export_file(args.file, settings.backbone)
+        path = export_file(store, args.file, settings.backbone)
         n = len(store.people())
     print(f"exported {n} people ({settings.backbone}) to {path}")
     return 0
 
 
 def cmd_import(args) -> int:
+    from .gallery import import_file
+
     settings = _settings(args)
     with _gallery(args) as store:
-        r = store.import_file(args.file, settings.backbone)
+        r = import_file(store, args.file, settings.backbone)
     print(f"imported {r.people_added} new people, merged {r.people_merged}; "
           f"{r.samples_added} samples added, {r.samples_skipped} skipped")
     return 0
 
 
 def cmd_retrain(args) -> int:
-    from .gallery import retrain
-    from .training import TrainConfig
+    from .training import TrainConfig, retrain
 
     cfg = TrainConfig(min_images=args.min_images, seed=args.seed, identifier=args.identifier,
                       max_people=args.max_people, max_images=args.max_images,

@@ -230,23 +230,11 @@ def extract_embeddings(paths: Sequence[str | Path], settings: Settings, *, backb
 
 def _backbone_cache_key(name: str, flip: bool | None, settings: Settings) -> str:
     # The key must be known without loading the model (to find cache hits cheaply).
-    from .backbones import BACKBONES, backbone_precision, resolve_flip
-    from .backbones.facenet import margin_key, precision_suffix
+    from .backbones.specs import spec_for
     from .settings import resolve_precision
 
-    if name not in BACKBONES:
-        from .errors import FacerecError
-        raise FacerecError(f"unknown backbone {name!r}")
-    margin = {"facenet": margin_key(32), "facenet-vggface2": margin_key(0), "facenet-casia": margin_key(0)}
-    parts = name.split("+") if name == "facenet+dlib" else [name]
     device = _worker_device(settings)
-    precision = resolve_precision(settings.precision, device)
-    keys = []
-    for part in parts:
-        part = "dlib-resnet" if part == "dlib" else part
-        keys.append(part + (f"-{margin[part]}" if part in margin else "") + ("-flip" if resolve_flip(part, flip) else "")
-                    + (precision_suffix(backbone_precision(part, precision, device)) if part in margin else ""))
-    return "+".join(keys)
+    return spec_for(name).cache_key(flip=flip, precision=resolve_precision(settings.precision, device), device=device)
 
 
 def _worker_device(settings: Settings) -> str:

@@ -24,3 +24,18 @@ class ArtifactError(FacerecError):
 
 class DatasetError(FacerecError):
     """A dataset folder or protocol file is missing or malformed."""
+
+
+class GalleryError(FacerecError):
+    """The gallery refused an operation (bad name, unknown person, wrong backbone, bad file)."""
+
+
+class PersonNotFoundError(GalleryError, KeyError):
+    """No enrolled person by that name or id."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class EnrollmentError(FacerecError):
+    """A photo was refused for enrollment; the message says why (no face, two faces, too small…)."""

@@ -15,10 +15,12 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError
+from .settings import Settings
 
 ImageInput = Union[str, os.PathLike, bytes, bytearray, BinaryIO, np.ndarray, Image.Image]
 
-DEFAULT_MAX_PIXELS = 40_000_000
+DEFAULT_MAX_PIXELS = Settings.max_image_pixels
+"""The pixel limit when a caller gives none (``Settings.max_image_pixels``, FACEREC_MAX_IMAGE_PIXELS)."""
 SUPPORTED_UPLOAD_TYPES = ("jpg", "jpeg", "png", "webp", "bmp")
 
 

@@ -20,7 +20,9 @@ from .artifacts import save_artifacts
 from .embeddings import extract_embeddings
 from .evaluate import (ORIGINAL_DESIGN, closed_set_metrics, open_set_metrics, per_person_report,
                        roc_curve_points, verification_10fold, verification_10fold_normalized)
-from .identify import NearestNeighborIdentifier, SVMIdentifier, calibrate_open_set, cohort_means, identify
+from .gallery.store import GalleryStore
+from .identity import (ModelSource, NearestNeighborIdentifier, SVMIdentifier, calibrate_open_set, cohort_means,
+                       open_set_scores)
 from .lfw import LFWDataset, image_path, name_variants, read_pairs, read_people, scan_lfw
 from .settings import Settings
 
@@ -72,8 +74,12 @@ def evaluate_open_set(clf, X_gallery, y_gallery, X_known, y_known, X_unknown, un
     """Open-set identification: the held-out photos of known people against photos of people who
     are in no gallery. Reports rank-1, DIR at FAR 1% and 0.1%, the curve, how the calibrated
     threshold fares on these probes, the strangers that score closest, and gallery "hubs"."""
-    _, known_scores, _, _ = identify(clf, X_known, threshold, cohort_weight=cohort_weight)
-    names_u, unknown_scores, matches_u, _ = identify(clf, X_unknown, threshold, cohort_weight=cohort_weight)
+    model = ModelSource(clf)
+    known = model.search(X_known, top_k=3)
+    unknown = model.search(X_unknown, top_k=3)
+    known_scores = open_set_scores([c.score for c in known], [c.cohort for c in known], cohort_weight)
+    unknown_scores = open_set_scores([c.score for c in unknown], [c.cohort for c in unknown], cohort_weight)
+    matches_u = [c.matches for c in unknown]
     correct = clf.predict(X_known) == np.asarray(y_known)
     out = open_set_metrics(known_scores, correct, unknown_scores)
     out["at_calibrated_threshold"] = {
@@ -270,4 +276,21 @@ def train_lfw(settings: Settings, config: TrainConfig | None = None, *, on_stage
         _stage(on_stage, "saving artifacts")
         save_artifacts(settings.artifacts_dir, final, manifest, report)
     _stage(on_stage, "done")
+    return report
+
+
+def retrain(settings: Settings, config: TrainConfig | None = None, *, store: GalleryStore | None = None,
+            **kwargs) -> dict:
+    """Train the LFW model again with every enrolled sample folded into the deployed identifier
+    (:func:`facerec_core.training.train_lfw` with ``extra_samples``). Returns its report, with
+    a ``gallery`` entry saying what was folded in."""
+    own = store is None
+    store = store or GalleryStore.open(settings)
+    try:
+        X, names = store.training_samples(settings.backbone)
+    finally:
+        if own:
+            store.close()
+    report = train_lfw(settings, config, extra_samples=(X, names) if names else None, **kwargs)
+    report["gallery"] = {"people": len(set(names)), "samples": len(names)}
     return report

@@ -52,3 +52,12 @@ def test_evaluate_prints_the_table(cli_env, capsys, lfw_dir):
     assert code == 0
     out = capsys.readouterr().out
     assert "original design" in out and "nn (facenet)" in out and "svm (facenet)" in out
+
+
+def test_predict_and_verify_honour_the_pixel_limit(cli_env, capsys, monkeypatch, lfw_dir):
+    photo = str(lfw_photo(lfw_dir, "Colin_Powell", 1))  # 250 x 250 = 62,500 pixels
+    monkeypatch.setenv("FACEREC_MAX_IMAGE_PIXELS", "10000")
+    assert main(["predict", photo]) == 1
+    assert "too large (250x250 = 62,500 pixels, limit 10,000)" in json.loads(capsys.readouterr().out)[0]["error"]
+    assert main(["verify", photo, str(lfw_photo(lfw_dir, "Tony_Blair", 1))]) == 2
+    assert "limit 10,000" in capsys.readouterr().err

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from facerec_core.backbones.dlib_resnet import SHAPE_PREDICTOR
+from facerec_core.backbones.dlib_models import SHAPE_PREDICTOR
 from facerec_core.backbones.dlib_torch import (
     DlibFormatError, default_model_path, load_dlib_resnet, read_dlib_resnet)
 from facerec_core.detect import FaceDetector, central_face

@@ -9,6 +9,7 @@ from facerec_core.errors import ArtifactError, FacerecError, ImageError
 from facerec_core.faces import UNKNOWN
 from facerec_core.recognizer import Recognizer
 from tests.conftest import TEST_IMAGES_PER_PERSON, TEST_PEOPLE, lfw_photo
+from tests.gallery.conftest import enroll_newcomers
 
 
 def test_report_and_manifest(trained):
@@ -58,7 +59,7 @@ def test_threshold_round_trips_through_the_manifest(trained, recognizer):
     _, manifest, _ = load_artifacts(settings.artifacts_dir)
     assert recognizer.threshold == pytest.approx(manifest["thresholds"]["identify"])
     assert recognizer.threshold == pytest.approx(report["open_set"]["threshold"])
-    assert recognizer.cohort_weight == pytest.approx(manifest["thresholds"]["cohort_weight"])
+    assert recognizer.thresholds.cohort_weight == pytest.approx(manifest["thresholds"]["cohort_weight"])
 
 
 def test_names_a_known_person_in_a_held_out_photo(recognizer, held_out_photo):
@@ -127,3 +128,34 @@ def test_recognizer_without_a_model(trained, tmp_path, held_out_photo):
     assert not rec.has_model
     faces = rec.recognize(held_out_photo[1])
     assert faces and faces[0].identity is None and faces[0].embedding is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# Retraining with the enrolled gallery folded in
+
+
+@pytest.fixture()
+def gallery_settings(trained, tmp_path):
+    """The session's trained model with a gallery of its own (other tests' data dir stays clean)."""
+    settings, _ = trained
+    return settings.replace(data_dir=tmp_path / "data")
+
+
+@pytest.fixture()
+def enrolled(gallery_settings, recognizer, lfw_dir):
+    """The gallery tests' three newcomers (tests/gallery), enrolled from 3 photos each."""
+    return enroll_newcomers(gallery_settings, recognizer, lfw_dir)
+
+
+@pytest.mark.slow
+def test_retrain_folds_the_gallery_into_the_svm(trained, enrolled, gallery_settings, tmp_path):
+    from facerec_core.training import TrainConfig, retrain
+
+    settings = gallery_settings.replace(artifacts_dir=tmp_path / "artifacts")  # the session model stays as is
+    config = TrainConfig(max_people=TEST_PEOPLE, max_images=TEST_IMAGES_PER_PERSON, verification=False,
+                         open_set=False, identifier="svm", svm_grid={"C": [10.0], "gamma": [1.0]})
+    report = retrain(settings, config)
+    assert report["gallery"] == {"people": 3, "samples": 9}
+    identifier, manifest, _ = load_artifacts(settings.artifacts_dir, backbone="facenet")
+    assert {"Jacques Chirac", "Jean Chretien", "Andre Agassi"} <= set(identifier.classes_)
+    assert manifest["classes"] == TEST_PEOPLE + 3

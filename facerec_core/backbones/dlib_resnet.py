@@ -4,38 +4,20 @@ dlib finds the 5 landmarks and cuts the 150×150 chip; the network itself runs i
 (:mod:`.dlib_torch`, weights parsed from dlib's file): the same descriptors (cosine ≥ 0.9999,
 tested) at 3-6 ms a face instead of dlib's 56 ms, batched.
 
-Weights come from the ``face_recognition_models`` package. We locate its files with
-``importlib.util.find_spec`` instead of importing it: its ``__init__`` needs ``pkg_resources``,
-which recent setuptools no longer ships.
+Weights come from the ``face_recognition_models`` package (:mod:`.dlib_models`).
 """
 from __future__ import annotations
 
-import importlib.util
 import threading
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import ModelNotFoundError
 from ..faces import Face
 from .base import CroppingBackbone, l2_normalize
-from .dlib_torch import CHIP_SIZE, DESCRIPTOR_FILE, load_dlib_resnet
-
-SHAPE_PREDICTOR = "shape_predictor_5_face_landmarks.dat"
-
-
-def dlib_model_dir() -> Path:
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelNotFoundError(
-            "dlib-resnet: the face_recognition_models package is not installed "
-            "(pip install face_recognition_models)")
-    folder = Path(list(spec.submodule_search_locations)[0]) / "models"
-    for fname in (SHAPE_PREDICTOR, DESCRIPTOR_FILE):
-        if not (folder / fname).is_file():
-            raise ModelNotFoundError(f"dlib-resnet: {folder / fname} is missing")
-    return folder
-
+from .dlib_models import DESCRIPTOR_FILE, SHAPE_PREDICTOR, dlib_model_dir
+from .dlib_torch import CHIP_SIZE, load_dlib_resnet
+from .specs import spec_for
 
 class DlibResnetBackbone(CroppingBackbone):
     """dlib's 5-point alignment, then dlib's ``face_recognition_model_v1`` network in PyTorch.
@@ -65,7 +47,7 @@ class DlibResnetBackbone(CroppingBackbone):
 
     @property
     def cache_key(self) -> str:
-        return self.name + ("-flip" if self.flip else "")
+        return spec_for(self.name).cache_key(flip=self.flip, precision="fp32")
 
     def describe(self) -> dict:
         return {**super().describe(), "alignment": "dlib 5-point shape predictor, 150×150 chip, padding 0.25",

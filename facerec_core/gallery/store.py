@@ -1,0 +1,485 @@
+"""The gallery's store: enrolled people and their face samples in one private SQLite file.
+
+:class:`GalleryStore` is one SQLite file (standard library, no server), by default
+``<data_dir>/gallery.sqlite3`` (``Settings.data_dir``, env ``FACEREC_DATA_DIR``). Thread-safe
+(one connection behind a lock) and safe across processes (SQLite locking, WAL mode).
+
+Storage
+-------
+Tables (schema version in ``PRAGMA user_version``; :data:`MIGRATIONS` upgrade older files):
+
+- ``people(id, name UNIQUE NOCASE, notes, created, updated)``
+- ``samples(id, person_id → people ON DELETE CASCADE, backbone, dim, embedding BLOB (float32
+  little-endian, unit length), det_score, source, content_hash, thumbnail BLOB (JPEG of the face),
+  created)``
+- ``meta(key, value)``: ``generation`` is bumped by triggers on every change to either table.
+
+Every write runs in one ``BEGIN IMMEDIATE`` transaction, so a crash mid-enrollment leaves either
+the whole enrollment or none of it. The file (and SQLite's ``-wal``/``-shm`` companions, which
+inherit its mode) is created with permissions ``0600``: embeddings are biometric data. Uploaded
+originals are never kept, only a small face thumbnail.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import logging
+import os
+import re
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from ..errors import GalleryError, PersonNotFoundError
+from ..faces import UNKNOWN
+from ..settings import Settings
+from .records import GalleryMatrix, ImportReport, NewSample, Person, Sample, SampleOutcome
+
+log = logging.getLogger(__name__)
+
+GALLERY_FILE = "gallery.sqlite3"
+MAX_NAME_LENGTH = 100
+DUPLICATE_COSINE = 0.995
+"""A sample this similar to one already stored for the same person is a duplicate."""
+
+# Each migration takes the schema from version i to i + 1; applied in one transaction each.
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE people (
+               id INTEGER PRIMARY KEY,
+               name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+               notes TEXT NOT NULL DEFAULT '',
+               created TEXT NOT NULL,
+               updated TEXT NOT NULL)""",
+        """CREATE TABLE samples (
+               id INTEGER PRIMARY KEY,
+               person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+               backbone TEXT NOT NULL,
+               dim INTEGER NOT NULL CHECK (dim > 0),
+               embedding BLOB NOT NULL,
+               det_score REAL NOT NULL,
+               source TEXT NOT NULL DEFAULT '',
+               content_hash TEXT,
+               thumbnail BLOB,
+               created TEXT NOT NULL,
+               CHECK (length(embedding) = 4 * dim))""",
+        "CREATE INDEX samples_person ON samples(person_id)",
+        "CREATE INDEX samples_backbone ON samples(backbone, person_id)",
+        "CREATE INDEX samples_hash ON samples(content_hash)",
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+        "INSERT INTO meta(key, value) VALUES ('generation', 0)",
+        *[f"""CREATE TRIGGER {table}_{event.lower()}_bump AFTER {event} ON {table}
+              BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END"""
+          for table in ("people", "samples") for event in ("INSERT", "UPDATE", "DELETE")],
+    ],
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def clean_name(name: str) -> str:
+    """Validate and normalise a display name (trimmed, single spaces); raises :class:`GalleryError`."""
+    if not isinstance(name, str):
+        raise GalleryError(f"a name must be text, not {type(name).__name__}")
+    cleaned = re.sub(r"\s+", " ", name).strip()
+    if not cleaned:
+        raise GalleryError("a name is required")
+    if len(cleaned) > MAX_NAME_LENGTH:
+        raise GalleryError(f"the name is too long ({len(cleaned)} characters, at most {MAX_NAME_LENGTH})")
+    if any(ord(c) < 32 or ord(c) == 127 for c in cleaned):
+        raise GalleryError("the name contains control characters")
+    if cleaned.casefold() == UNKNOWN:
+        raise GalleryError(f"{cleaned!r} is reserved for faces that match nobody; choose another name")
+    return cleaned
+
+
+def gallery_path(settings: Settings) -> Path:
+    """Where the gallery of ``settings`` lives: ``<data_dir>/gallery.sqlite3``."""
+    return Path(settings.data_dir) / GALLERY_FILE
+
+
+def embedding_blob(embedding: np.ndarray) -> tuple[bytes, int]:
+    vec = np.asarray(embedding, dtype="<f4").reshape(-1)
+    if vec.size == 0 or not np.isfinite(vec).all():
+        raise GalleryError("an embedding must be a non-empty vector of finite numbers")
+    norm = float(np.linalg.norm(vec))
+    if abs(norm - 1.0) > 1e-3:
+        raise GalleryError(f"an embedding must have unit length (norm {norm:.4f})")
+    return vec.tobytes(), int(vec.size)
+
+
+def _create_private_file(path: Path) -> None:
+    """Create ``path`` with mode 0600 if missing (before SQLite opens it with its own mode)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        os.close(fd)
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o600)
+
+
+
+
+
+class GalleryStore:
+    """The enrolled people and their face samples, in one SQLite file.
+
+    Safe to share between threads (one connection, serialised by a lock) and between
+    processes (SQLite's own locking; writers wait up to ``timeout`` seconds).
+
+    Args:
+        path: the database file; created (mode 0600) and migrated when needed.
+        timeout: seconds a writer waits for another process's transaction.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        _create_private_file(self.path)
+        try:
+            self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
+                                         check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise GalleryError(f"cannot open the gallery {self.path}: {exc}") from None
+        self._conn.row_factory = sqlite3.Row
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = FULL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise GalleryError(f"{self.path} is not a usable gallery database ({exc})") from None
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, **kwargs) -> "GalleryStore":
+        """The gallery under ``settings.data_dir`` (default: from the environment)."""
+        return cls(gallery_path(settings or Settings.from_env()), **kwargs)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> "GalleryStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- transactions -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: everything inside commits together or not at all."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:  # e.g. another process held the lock past the timeout
+                raise GalleryError(f"the gallery {self.path} is busy or unwritable ({exc})") from None
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise GalleryError(f"the gallery {self.path}: {exc}; nothing was changed") from exc
+                raise
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: a consistent snapshot across several queries."""
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                yield self._conn
+            finally:
+                self._conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise GalleryError(f"{self.path} was written by a newer facerec (schema {version}, "
+                               f"this one knows {SCHEMA_VERSION}); upgrade facerec")
+        while version < SCHEMA_VERSION:
+            with self._write() as conn:
+                # re-read inside the lock: another process may have migrated meanwhile
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version >= SCHEMA_VERSION:
+                    break
+                for statement in MIGRATIONS[version]:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {version + 1}")
+            log.info("gallery %s: schema migrated to version %d", self.path, version + 1)
+            version += 1
+
+    def generation(self) -> int:
+        """A counter bumped by every change to people or samples (by any process)."""
+        with self._lock:
+            return int(self._conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+
+    # -- people -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _person(row: sqlite3.Row) -> Person:
+        return Person(row["id"], row["name"], row["notes"], row["created"], row["updated"],
+                      int(row["n"]) if "n" in row.keys() else 0)
+
+    _PERSON_SQL = ("SELECT p.id, p.name, p.notes, p.created, p.updated, "
+                   "(SELECT COUNT(*) FROM samples s WHERE s.person_id = p.id {filter}) AS n FROM people p ")
+
+    def people(self, backbone: str | None = None) -> list[Person]:
+        """Everyone enrolled, by name; ``samples`` counts those of ``backbone`` (or all)."""
+        sql = self._PERSON_SQL.format(filter="AND s.backbone = ?" if backbone else "") + "ORDER BY p.name"
+        with self._lock:
+            rows = self._conn.execute(sql, (backbone,) if backbone else ()).fetchall()
+        return [self._person(r) for r in rows]
+
+    def find_person(self, key: str | int) -> Person | None:
+        """The person with this name (case-insensitive) or id, or ``None``."""
+        with self._lock:
+            return self._find(self._conn, key)
+
+    def _find(self, conn: sqlite3.Connection, key: str | int) -> Person | None:
+        sql = self._PERSON_SQL.format(filter="")
+        if isinstance(key, (int, np.integer)):
+            row = conn.execute(sql + "WHERE p.id = ?", (int(key),)).fetchone()
+        else:
+            row = conn.execute(sql + "WHERE p.name = ?", (re.sub(r"\s+", " ", str(key)).strip(),)).fetchone()
+        return None if row is None else self._person(row)
+
+    def person(self, key: str | int) -> Person:
+        """Like :meth:`find_person` but raises :class:`PersonNotFoundError`."""
+        found = self.find_person(key)
+        if found is None:
+            what = f"id {key}" if isinstance(key, (int, np.integer)) else repr(key)
+            raise PersonNotFoundError(f"nobody enrolled as {what}")
+        return found
+
+    def create_person(self, name: str, notes: str = "") -> Person:
+        """Enroll a new name with no samples yet; raises :class:`GalleryError` if it exists."""
+        name = clean_name(name)
+        with self._write() as conn:
+            if self._find(conn, name) is not None:
+                raise GalleryError(f"{name!r} is already enrolled")
+            now = utc_now()
+            pid = conn.execute("INSERT INTO people(name, notes, created, updated) VALUES (?, ?, ?, ?)",
+                               (name, notes or "", now, now)).lastrowid
+            return self._find(conn, pid)
+
+    def rename_person(self, key: str | int, new_name: str) -> Person:
+        """Change a display name (refused when another person has it)."""
+        new_name = clean_name(new_name)
+        with self._write() as conn:
+            person = self._require(conn, key)
+            other = self._find(conn, new_name)
+            if other is not None and other.id != person.id:
+                raise GalleryError(f"cannot rename {person.name!r}: {new_name!r} is already enrolled")
+            conn.execute("UPDATE people SET name = ?, updated = ? WHERE id = ?", (new_name, utc_now(), person.id))
+            return self._find(conn, person.id)
+
+    def set_notes(self, key: str | int, notes: str) -> Person:
+        with self._write() as conn:
+            person = self._require(conn, key)
+            conn.execute("UPDATE people SET notes = ?, updated = ? WHERE id = ?", (notes or "", utc_now(), person.id))
+            return self._find(conn, person.id)
+
+    def delete_person(self, key: str | int) -> int:
+        """Forget a person and every sample of theirs; returns how many samples went."""
+        with self._write() as conn:
+            person = self._require(conn, key)
+            conn.execute("DELETE FROM people WHERE id = ?", (person.id,))  # samples cascade
+        log.info("gallery: forgot %s (%d samples)", person.name, person.samples)
+        return person.samples
+
+    def _require(self, conn: sqlite3.Connection, key: str | int) -> Person:
+        person = self._find(conn, key)
+        if person is None:
+            raise PersonNotFoundError(f"nobody enrolled as {key!r}")
+        return person
+
+    # -- samples ------------------------------------------------------------------------------
+
+    def samples(self, key: str | int, backbone: str | None = None) -> list[Sample]:
+        """A person's samples, oldest first (without embeddings)."""
+        with self._read() as conn:
+            person = self._require(conn, key)
+            rows = conn.execute(
+                "SELECT id, person_id, backbone, det_score, source, content_hash, thumbnail, created "
+                "FROM samples WHERE person_id = ?" + (" AND backbone = ?" if backbone else "") + " ORDER BY id",
+                (person.id, backbone) if backbone else (person.id,)).fetchall()
+        return [Sample(r["id"], r["person_id"], r["backbone"], float(r["det_score"]), r["source"],
+                       r["content_hash"], r["thumbnail"], r["created"]) for r in rows]
+
+    def delete_sample(self, sample_id: int) -> None:
+        """Remove one sample (the person stays, even with no samples left)."""
+        with self._write() as conn:
+            row = conn.execute("SELECT person_id FROM samples WHERE id = ?", (int(sample_id),)).fetchone()
+            if row is None:
+                raise GalleryError(f"no sample with id {sample_id}")
+            conn.execute("DELETE FROM samples WHERE id = ?", (int(sample_id),))
+            conn.execute("UPDATE people SET updated = ? WHERE id = ?", (utc_now(), row["person_id"]))
+
+    def add_samples(self, name: str, samples: Sequence[NewSample], *, notes: str | None = None,
+                    create: bool = True, duplicate_cosine: float = DUPLICATE_COSINE) -> tuple[Person | None, list[SampleOutcome]]:
+        """Store samples for ``name`` in one transaction, creating the person if needed.
+
+        A sample is skipped as a duplicate when the same picture (``content_hash``) or a
+        near-identical embedding (cosine > ``duplicate_cosine``) is already stored for this
+        person, and refused when the same picture is stored for someone else. When nothing is
+        added, a new person is not created either. Returns ``(person or None, outcomes)``.
+        """
+        name = clean_name(name)
+        with self._write() as conn:
+            return self._add_samples(conn, name, samples, notes=notes, create=create,
+                                     duplicate_cosine=duplicate_cosine)
+
+    def _add_samples(self, conn: sqlite3.Connection, name: str, samples: Sequence[NewSample], *,
+                     notes: str | None, create: bool, duplicate_cosine: float,
+                     created: str | None = None) -> tuple[Person | None, list[SampleOutcome]]:
+        """The body of :meth:`add_samples`, inside the caller's write transaction."""
+        prepared = [(s, *embedding_blob(s.embedding)) for s in samples]
+        outcomes: list[SampleOutcome] = []
+        person = self._find(conn, name)
+        if person is None and not create:
+            raise PersonNotFoundError(f"nobody enrolled as {name!r}")
+        now = utc_now()
+        pid = person.id if person is not None else None
+        own: dict[str, list[np.ndarray]] = {}
+        for sample, blob, dim in prepared:
+            if sample.backbone not in own:
+                rows = conn.execute("SELECT embedding FROM samples WHERE person_id = ? AND backbone = ?",
+                                    (pid, sample.backbone)).fetchall()
+                own[sample.backbone] = [np.frombuffer(r[0], dtype="<f4") for r in rows]
+            outcome = self._duplicate(conn, pid, sample, own[sample.backbone], duplicate_cosine)
+            if outcome is None:
+                if pid is None:  # a new person is created with their first accepted sample
+                    pid = conn.execute("INSERT INTO people(name, notes, created, updated) VALUES (?, ?, ?, ?)",
+                                       (name, notes or "", created or now, now)).lastrowid
+                sid = conn.execute(
+                    "INSERT INTO samples(person_id, backbone, dim, embedding, det_score, source, content_hash, "
+                    "thumbnail, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (pid, sample.backbone, dim, blob, float(sample.det_score), sample.source or "",
+                     sample.content_hash, sample.thumbnail, sample.created or now)).lastrowid
+                own[sample.backbone].append(np.frombuffer(blob, dtype="<f4"))
+                outcome = SampleOutcome(sample.source, "added", "", sid)
+            outcomes.append(outcome)
+        if person is not None and any(o.status == "added" for o in outcomes):
+            if notes is not None:
+                conn.execute("UPDATE people SET updated = ?, notes = ? WHERE id = ?", (now, notes, pid))
+            else:
+                conn.execute("UPDATE people SET updated = ? WHERE id = ?", (now, pid))
+        return (self._find(conn, pid) if pid is not None else None), outcomes
+
+    @staticmethod
+    def _duplicate(conn: sqlite3.Connection, pid: int | None, sample: NewSample, own: list[np.ndarray],
+                   duplicate_cosine: float) -> SampleOutcome | None:
+        if sample.content_hash:
+            row = conn.execute(
+                "SELECT s.person_id, p.name FROM samples s JOIN people p ON p.id = s.person_id "
+                "WHERE s.content_hash = ? AND s.backbone = ? ORDER BY s.person_id = ? DESC LIMIT 1",
+                (sample.content_hash, sample.backbone, pid)).fetchone()
+            if row is not None:
+                if row["person_id"] == pid:
+                    return SampleOutcome(sample.source, "duplicate", "this photo is already stored for this person")
+                return SampleOutcome(sample.source, "refused", f"this photo is already enrolled as {row['name']!r}")
+        if own:
+            best = float(np.max(np.stack(own) @ np.asarray(sample.embedding, dtype=np.float32).reshape(-1)))
+            if best > duplicate_cosine:
+                return SampleOutcome(sample.source, "duplicate",
+                                     f"a near-identical sample is already stored (cosine {best:.4f})")
+        return None
+
+    # -- search data --------------------------------------------------------------------------
+
+    def matrix(self, backbone: str) -> GalleryMatrix:
+        """Every ``backbone`` sample as one float32 matrix grouped by person, with the generation
+        it was read at (one consistent snapshot)."""
+        with self._read() as conn:
+            generation = int(conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+            rows = conn.execute(
+                "SELECT s.id, s.person_id, p.name, s.dim, s.embedding FROM samples s "
+                "JOIN people p ON p.id = s.person_id WHERE s.backbone = ? ORDER BY s.person_id, s.id",
+                (backbone,)).fetchall()
+        if not rows:
+            return GalleryMatrix(generation, np.zeros((0, 0), np.float32), [], np.zeros(0, np.intp),
+                                 np.zeros(0, np.int64), np.zeros(0, np.int64))
+        dims = {r[3] for r in rows}
+        if len(dims) != 1:
+            raise GalleryError(f"{self.path}: {backbone} samples have different sizes {sorted(dims)}")
+        X = np.frombuffer(b"".join(r[4] for r in rows), dtype="<f4").reshape(len(rows), dims.pop())
+        person_ids = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+        starts = np.flatnonzero(np.r_[True, person_ids[1:] != person_ids[:-1]])
+        names = [rows[i][2] for i in starts]
+        return GalleryMatrix(generation, np.ascontiguousarray(X, dtype=np.float32), names, starts,
+                             person_ids, np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
+
+    def training_samples(self, backbone: str) -> tuple[np.ndarray, list[str]]:
+        """``(embeddings, names)`` of every ``backbone`` sample, for ``train_lfw(extra_samples=…)``."""
+        m = self.matrix(backbone)
+        return m.X, m.labels
+
+    def dump(self, backbone: str) -> list[dict[str, Any]]:
+        """Every person (by name) with their ``backbone`` samples, as plain dicts holding the raw
+        embedding and thumbnail bytes, read in one snapshot (for :mod:`.transfer`)."""
+        with self._read() as conn:
+            people = conn.execute("SELECT id, name, notes, created, updated FROM people ORDER BY name").fetchall()
+            rows = conn.execute(
+                "SELECT person_id, dim, embedding, det_score, source, content_hash, thumbnail, created "
+                "FROM samples WHERE backbone = ? ORDER BY person_id, id", (backbone,)).fetchall()
+        by_person: dict[int, list[dict[str, Any]]] = {}
+        for r in rows:
+            by_person.setdefault(r["person_id"], []).append(
+                {k: r[k] for k in ("dim", "embedding", "det_score", "source", "content_hash", "thumbnail", "created")})
+        return [{"name": p["name"], "notes": p["notes"], "created": p["created"], "updated": p["updated"],
+                 "samples": by_person.get(p["id"], [])} for p in people]
+
+    # -- health -------------------------------------------------------------------------------
+
+    def check(self) -> list[str]:
+        """Problems found by SQLite's integrity and foreign-key checks and our own invariants
+        (empty when the store is healthy)."""
+        problems = []
+        with self._read() as conn:
+            result = [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
+            if result != ["ok"]:
+                problems += [f"integrity: {r}" for r in result]
+            problems += [f"foreign key: sample {r[1]} in {r[0]}" for r in conn.execute("PRAGMA foreign_key_check")]
+            bad = conn.execute("SELECT COUNT(*) FROM samples WHERE length(embedding) != 4 * dim").fetchone()[0]
+            if bad:
+                problems.append(f"{bad} samples with a damaged embedding")
+            for backbone, n in conn.execute("SELECT backbone, COUNT(DISTINCT dim) FROM samples GROUP BY backbone"):
+                if n > 1:
+                    problems.append(f"{backbone} samples have {n} different sizes")
+        return problems
+
+    def add_people(self, entries: Iterable[dict[str, Any]], *,
+                   duplicate_cosine: float = DUPLICATE_COSINE) -> ImportReport:
+        """Add or merge many people in one transaction. Each entry is ``{"name", "samples":
+        [NewSample, ...]}`` with optional ``"notes"`` and ``"created"`` (notes of people already
+        enrolled are kept). Used by import and for bulk loading (benchmarks)."""
+        report = ImportReport()
+        with self._write() as conn:
+            for entry in entries:
+                name = clean_name(entry["name"])
+                existed = self._find(conn, name) is not None
+                person, outcomes = self._add_samples(conn, name, entry["samples"],
+                                                     notes=None if existed else entry.get("notes", ""), create=True,
+                                                     duplicate_cosine=duplicate_cosine, created=entry.get("created"))
+                if person is None and not existed and not entry["samples"]:  # exported without samples
+                    now = utc_now()
+                    conn.execute("INSERT INTO people(name, notes, created, updated) VALUES (?, ?, ?, ?)",
+                                 (name, entry.get("notes", ""), entry.get("created") or now, now))
+                report.people_merged += existed
+                report.people_added += not existed and (person is not None or not entry["samples"])
+                report.samples_added += sum(o.status == "added" for o in outcomes)
+                report.samples_skipped += sum(o.status != "added" for o in outcomes)
+        log.info("gallery: %s", report)
+        return report

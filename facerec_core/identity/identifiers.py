@@ -1,0 +1,150 @@
+"""Identifiers over face embeddings, shaped like scikit-learn estimators.
+
+Both keep their training embeddings grouped by person, so the open-set rule and the top-k
+matches (:class:`~.sources.ModelSource`) can use each probe's cosine to the nearest stored
+embedding of each person; ``predict`` is the identifier's own choice.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.preprocessing import LabelEncoder
+from sklearn.svm import SVC
+
+from .kernel import per_person_max, similarities
+
+log = logging.getLogger(__name__)
+
+
+def _softmax(z: np.ndarray, axis: int = 1) -> np.ndarray:
+    z = z - z.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+class _GalleryMixin:
+    """Keeps the training embeddings, grouped by class, for the open-set rule and top-k matches."""
+
+    def _store_gallery(self, X: np.ndarray, y_idx: np.ndarray) -> None:
+        order = np.argsort(y_idx, kind="stable")
+        self.gallery_ = np.ascontiguousarray(np.asarray(X, dtype=np.float32)[order])
+        self.gallery_labels_ = np.asarray(y_idx)[order]
+        self.gallery_position_ = np.empty_like(order)
+        self.gallery_position_[order] = np.arange(len(order))  # where sample i of X ended up
+        # start of each class's block, for a fast per-class max with reduceat
+        self._starts = np.flatnonzero(np.r_[True, self.gallery_labels_[1:] != self.gallery_labels_[:-1]])
+
+    def class_similarities(self, X: np.ndarray) -> np.ndarray:
+        """``(n, n_classes)``: each probe's cosine to the nearest stored embedding of each class."""
+        return per_person_max(similarities(X, self.gallery_), self._starts)
+
+
+class NearestNeighborIdentifier(_GalleryMixin, ClassifierMixin, BaseEstimator):
+    """Cosine nearest neighbour: a probe is the person whose stored embeddings are closest.
+
+    The ranking score of a person is the cosine to their nearest stored embedding plus
+    ``centroid_weight`` × the cosine to the mean of their embeddings (the mean is steadier for
+    people with many photos; the nearest photo catches unusual poses).
+
+    Args:
+        centroid_weight: weight of the centroid term (0 = plain 1-nearest-neighbour).
+        temperature: scale of the softmax that turns ranking scores into ``predict_proba``.
+    """
+
+    def __init__(self, centroid_weight: float = 1.0, temperature: float = 0.05) -> None:
+        self.centroid_weight = centroid_weight
+        self.temperature = temperature
+
+    def fit(self, X: np.ndarray, y) -> "NearestNeighborIdentifier":
+        self.encoder_ = LabelEncoder().fit(y)
+        self.classes_ = self.encoder_.classes_
+        self._store_gallery(X, self.encoder_.transform(y))
+        sums = np.add.reduceat(self.gallery_, self._starts, axis=0)
+        self.centroids_ = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+        return self
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float32)
+        scores = self.class_similarities(X)
+        if self.centroid_weight:
+            scores = (scores + self.centroid_weight * (X @ self.centroids_.T)) / (1.0 + self.centroid_weight)
+        return scores
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return _softmax(self.decision_function(X) / self.temperature)
+
+
+class SVMIdentifier(_GalleryMixin, ClassifierMixin, BaseEstimator):
+    """An RBF-kernel SVM (the original design) with ``C`` and ``gamma`` chosen by stratified
+    cross-validation on the training data only.
+
+    Args:
+        C, gamma: fixed hyperparameters; when either is ``None`` both are searched over
+            ``param_grid`` with ``cv``-fold stratified cross-validation.
+        param_grid: candidate values, ``{"C": [...], "gamma": [...]}``.
+        cv: number of folds.
+        search_min_samples: the search runs on the people with at least this many training
+            samples (every fold then holds each of them; a one-vs-one SVM over all of LFW's 1,680
+            people takes minutes per fit, too slow to search). The final fit uses every sample.
+        n_jobs: parallel fits during the search.
+        random_state: seed of the fold shuffling.
+    """
+
+    def __init__(self, C: float | None = None, gamma: float | None = None, param_grid: dict | None = None,
+                 cv: int = 3, search_min_samples: int = 6, n_jobs: int = 1, random_state: int = 0,
+                 temperature: float = 0.05) -> None:
+        self.C = C
+        self.search_min_samples = search_min_samples
+        self.gamma = gamma
+        self.param_grid = param_grid
+        self.cv = cv
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.temperature = temperature
+
+    def fit(self, X: np.ndarray, y) -> "SVMIdentifier":
+        self.encoder_ = LabelEncoder().fit(y)
+        self.classes_ = self.encoder_.classes_
+        y_idx = self.encoder_.transform(y)
+        self._store_gallery(X, y_idx)
+        if self.C is None or self.gamma is None:
+            grid = self.param_grid or {"C": [1.0, 10.0, 100.0], "gamma": [0.5, 1.0, 2.0]}
+            folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
+            search = GridSearchCV(SVC(kernel="rbf"), grid, cv=folds, n_jobs=self.n_jobs, scoring="accuracy")
+            counts = np.bincount(y_idx)
+            rows = counts[y_idx] >= max(self.search_min_samples, self.cv)
+            if len(np.unique(y_idx[rows])) < 2:
+                rows = counts[y_idx] >= self.cv
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="The least populated class")
+                search.fit(np.asarray(X)[rows], y_idx[rows])
+            self.search_samples_ = int(rows.sum())
+            self.best_params_ = dict(search.best_params_)
+            self.cv_results_ = {k: np.asarray(v).tolist() for k, v in search.cv_results_.items()
+                                if k in ("params", "mean_test_score", "std_test_score")}
+            log.info("SVM grid search: best %s (cv accuracy %.4f)", self.best_params_, search.best_score_)
+        else:
+            self.best_params_ = {"C": self.C, "gamma": self.gamma}
+        self.svc_ = SVC(kernel="rbf", decision_function_shape="ovr", **self.best_params_).fit(X, y_idx)
+        return self
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        return self.svc_.decision_function(X)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.classes_[self.svc_.predict(X)]
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities from the one-vs-rest decision values (a softmax; not Platt-calibrated,
+        which is too costly with thousands of classes and one or two samples per class)."""
+        d = self.decision_function(X)
+        if d.ndim == 1:
+            d = np.stack([-d, d], axis=1)
+        return _softmax(d / max(self.temperature, 1e-6) / 20.0)
