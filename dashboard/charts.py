@@ -1,4 +1,5 @@
-"""Plotly figures for the pages, cached with ``st.cache_data`` (inputs are small frames/dicts)."""
+"""Plotly figures for the Dataset Explorer and Model Metrics pages, cached with ``st.cache_data``
+(inputs are small frames/dicts)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,6 +7,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
+
+from facerec_core.faces import display_name
 
 
 @st.cache_data(show_spinner=False)
@@ -24,7 +27,7 @@ def images_per_person_histogram(counts: pd.Series, min_images: int) -> go.Figure
 @st.cache_data(show_spinner=False)
 def long_tail_figure(counts: pd.Series, top: int = 30) -> go.Figure:
     head = counts.head(top)
-    fig = px.bar(x=[n.replace("_", " ") for n in head.index], y=head.to_numpy(),
+    fig = px.bar(x=[display_name(n) for n in head.index], y=head.to_numpy(),
                  labels={"x": "", "y": "images"})
     fig.update_layout(margin=dict(t=30, b=10), height=360, xaxis_tickangle=-45)
     return fig

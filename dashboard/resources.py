@@ -5,14 +5,20 @@ is safe because :class:`facerec_core.recognizer.Recognizer` is thread-safe.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from facerec_core.errors import FacerecError
 from facerec_core.settings import Settings
 
+if TYPE_CHECKING:  # for type hints only: the models (torch) are imported when first loaded
+    from facerec_core.recognizer import Recognizer
+
 
 def get_settings() -> Settings:
-    """Settings from the environment (FACEREC_*). Every page calls this first."""
+    """Settings from the environment (FACEREC_*). Every page calls this first (through
+    :func:`dashboard.page.page_preamble`)."""
     leave_legacy_pages_mode()
     return Settings.from_env()
 
@@ -33,31 +39,14 @@ def leave_legacy_pages_mode() -> None:
         st.rerun()
 
 
-def runtime_summary(settings: Settings) -> str:
-    """Where the models run, from the device, precision and thread settings (FACEREC_DEVICE,
-    FACEREC_PRECISION, FACEREC_THREADS), in one line for a caption."""
-    from facerec_core.runtime import interactive_threads
-    from facerec_core.settings import resolve_device, resolve_precision
-
-    try:
-        device = resolve_device(settings.device)
-        precision = resolve_precision(settings.precision, device)
-    except ValueError as exc:
-        return f"Device settings cannot be used: {exc}"
-    return (f"Runs on **{device}** (setting `{settings.device}`), embeddings in {precision}, "
-            f"{interactive_threads(settings.threads)} thread(s) per request, {settings.workers} worker "
-            "process(es) for bulk work. Change with FACEREC_DEVICE, FACEREC_PRECISION, FACEREC_THREADS "
-            "and FACEREC_WORKERS.")
-
-
 @st.cache_resource(show_spinner="Loading the face models…")
-def _load_recognizer(settings: Settings):
+def _load_recognizer(settings: Settings) -> Recognizer:
     from facerec_core.recognizer import Recognizer
 
     return Recognizer.load(settings, require_model=False)
 
 
-def get_recognizer(settings: Settings | None = None):
+def get_recognizer(settings: Settings | None = None) -> Recognizer | None:
     """The shared Recognizer, or ``None`` after showing a clear error (e.g. weights missing)."""
     try:
         return _load_recognizer(settings or get_settings())

@@ -1,4 +1,5 @@
-"""Training from the dashboard: one background thread per process, polled by the Home page.
+"""Training from the dashboard: one background thread per process, polled by the Home page (and
+the Gallery page, whose "retrain with the gallery" job is a TrainingJob too).
 
 Training writes the shared artifacts folder, so there is one job per server process (held in
 ``st.cache_resource``), not one per browser session: every session sees the same progress and
@@ -156,7 +157,8 @@ class TrainingJob:
             self._status.finished = time.time()
 
 
-def _after_training(report: dict) -> None:
+def after_training(report: dict) -> None:
+    """``on_success`` of every training job: the next page load uses the new model."""
     from .resources import reload_recognizer
 
     # Cached tables key on the artifacts' fingerprint, so only the model itself needs dropping.
@@ -166,4 +168,4 @@ def _after_training(report: dict) -> None:
 @st.cache_resource
 def get_training_job() -> TrainingJob:
     """The process-wide training job (one run at a time, shared by every session)."""
-    return TrainingJob(on_success=_after_training)
+    return TrainingJob(on_success=after_training)

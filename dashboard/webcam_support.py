@@ -1,9 +1,9 @@
-"""Streamlit-side glue for the Live Webcam page: ICE configuration, the per-session live
-processor, the WebRTC callbacks and the "in view" panel.
+"""The Live Webcam page's adapter to ``streamlit-webrtc``: the ICE configuration and the WebRTC
+callbacks. Kept out of the page file because the video tests import them (a page file is not
+an importable module); the page's own widgets and panel live in ``pages/live_webcam.py``.
 
-The recognition itself is :class:`facerec_core.video.LiveProcessor`; this module only adapts it
-to ``streamlit-webrtc`` (``av.VideoFrame`` in and out) and to Streamlit's session state.
-Callbacks built here run on WebRTC threads and never call ``st.*``.
+The recognition itself is :class:`facerec_core.video.LiveProcessor`; the callbacks here only
+hand it ``av.VideoFrame`` in and out. They run on WebRTC threads and never call ``st.*``.
 """
 from __future__ import annotations
 
@@ -15,38 +15,12 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from facerec_core.video import LiveProcessor, LiveStatus, VideoConfig
+from facerec_core.video import LiveProcessor
 
 log = logging.getLogger(__name__)
 
 ICE_ENV = "FACEREC_ICE_SERVERS"
 ICE_SECRET = "ice_servers"
-SESSION_KEY = "live_webcam_processor"
-
-# Shown by the streamlit-webrtc component itself (the browser side), in place of its defaults.
-TRANSLATIONS = {
-    "start": "Start",
-    "stop": "Stop",
-    "select_device": "Select camera",
-    "media_api_not_available": ("The browser does not offer camera access on this page. Open the dashboard "
-                                "on http://localhost or over HTTPS (see the README)."),
-    "device_ask_permission": "Please allow this page to use your camera.",
-    "device_not_available": "No camera was found. Plug one in (or free it from another app) and press Start again.",
-    "device_access_denied": ("Camera access was refused. Allow the camera for this site in the browser's "
-                             "address bar, then press Start again."),
-}
-
-
-# The component reports camera failures with the browser's error names: say what each means.
-CAMERA_HELP = """**Camera trouble?** The message above the video says what the browser reported:
-- **NotAllowedError**: camera access was refused. Allow the camera for this site (the camera icon in the \
-address bar), then press Start again.
-- **NotFoundError**: no camera was found. Plug one in, then press Start again.
-- **NotReadableError**: the camera is in use by another application. Close it, then press Start again.
-- **Media API not available**: the browser offers the camera only on `localhost` or over HTTPS.
-- **Connection takes too long**: across networks, the video needs a TURN server (FACEREC_ICE_SERVERS).
-
-The README explains HTTPS and TURN."""
 
 
 class IceConfigError(ValueError):
@@ -118,17 +92,6 @@ def rtc_configuration(environ: dict[str, str] | None = None, secret: Any = None)
         return {"iceServers": []}, f"{exc}. Using no ICE servers (local network only)."
 
 
-def get_live_processor(recognizer) -> LiveProcessor:
-    """This browser session's LiveProcessor (a new one when the shared recognizer changed)."""
-    live = st.session_state.get(SESSION_KEY)
-    if live is None or live.processor.recognizer is not recognizer:
-        if live is not None:
-            live.stop(timeout=2.0)
-        live = LiveProcessor(recognizer, name=f"facerec-live-{id(recognizer) % 10000}")
-        st.session_state[SESSION_KEY] = live
-    return live
-
-
 def make_video_callback(live: LiveProcessor) -> Callable:
     """``video_frame_callback`` for ``webrtc_streamer``: frame → annotated frame. No ``st.*``."""
     import av
@@ -153,46 +116,3 @@ def make_ended_callback(live: LiveProcessor) -> Callable[[], None]:
                         "Press Stop, then Start to try again.")
 
     return on_ended
-
-
-def show_status(status: LiveStatus, playing: bool) -> None:
-    """The "in view" panel: who is on camera now, who was recently, rates, problems."""
-    st.subheader("In view")
-    if status.state == "error" and status.message:
-        st.error(status.message)
-    if not playing:
-        st.caption("Camera off. Press **Start** under the video to begin.")
-        return
-    if status.state == "ended" and status.message:
-        st.warning(status.message)
-        return
-    if status.frames == 0:
-        st.caption("Waiting for the first video frame…")
-        return
-    if status.last_frame_age is not None and status.last_frame_age > 3:
-        st.warning(f"No video frames for {status.last_frame_age:.0f} s: the camera or the connection "
-                   "may have stopped.")
-    with st.container(key="in_view_now"):
-        if status.in_view:
-            for person in status.in_view:
-                colour = "green" if person.known else "red" if person.name == "unknown" else "blue"
-                st.markdown(f":{colour}[●] **{person.label}** · {person.seconds:.0f} s")
-        else:
-            st.caption("Nobody in view.")
-    c1, c2 = st.columns(2)
-    c1.metric("Video", f"{status.display_fps:.1f} fps")
-    c2.metric("Recognition", f"{status.analysis_fps:.1f} fps",
-              help="Frames analysed per second; the others reuse the latest boxes and names.")
-    if status.process_ms_p50 is not None:
-        st.caption(f"Detection and naming take {status.process_ms_p50:.0f} ms a frame (median); "
-                   f"{status.dropped} of {status.frames} frames were skipped rather than queued.")
-    if status.recently_seen:
-        st.markdown("**Recently seen**")
-        st.markdown("\n".join(f"- {name.replace('_', ' ')} ({age:.0f} s ago)"
-                              for name, age in status.recently_seen.items()))
-
-
-def config_from_controls(threshold: float, min_face_size: int, detect_every: int, mirror: bool) -> VideoConfig:
-    """The VideoConfig the page's controls describe."""
-    return VideoConfig(threshold=float(threshold), min_face_size=int(min_face_size),
-                       detect_every=int(detect_every), mirror=bool(mirror))

@@ -2,19 +2,74 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from dashboard import charts
-from dashboard.data import (embedding_frame, filter_summary, image_counts, lfw_people, project_embeddings,
-                            search_people, top_people_samples)
-from dashboard.resources import get_settings
+from dashboard.data import lfw_people
+from dashboard.page import page_preamble
 from facerec_core.embeddings import extract_embeddings
 from facerec_core.errors import DatasetError, FacerecError
+from facerec_core.faces import display_name
 
-settings = get_settings()
 
-st.title("Dataset Explorer")
-st.caption("Labeled Faces in the Wild (LFW): who is in it, how unevenly, and how the model sees them.")
+# ---- tables for the charts --------------------------------------------------------------------
+def image_counts(people: dict[str, list[str]]) -> pd.Series:
+    """Images per person, most first (ties by name)."""
+    counts = pd.Series({name: len(paths) for name, paths in people.items()}, name="images", dtype="int64")
+    counts.index.name = "person"
+    return counts.sort_index().sort_values(ascending=False, kind="stable")
+
+
+def filter_summary(counts: pd.Series, min_images: int) -> dict[str, float]:
+    """What "people with at least ``min_images`` images" keeps."""
+    kept = counts[counts >= min_images]
+    return {"people": int(len(kept)), "images": int(kept.sum()),
+            "people_share": float(len(kept) / max(1, len(counts))),
+            "images_share": float(kept.sum() / max(1, counts.sum()))}
+
+
+def search_people(names, query: str, limit: int = 50) -> list[str]:
+    """Names containing every word of ``query`` (case-insensitive; spaces match underscores)."""
+    words = [w for w in query.lower().replace("_", " ").split() if w]
+    if not words:
+        return []
+    hits = [n for n in names if all(w in n.lower().replace("_", " ") for w in words)]
+    return sorted(hits)[:limit]
+
+
+def top_people_samples(people: dict[str, list[str]], k: int, per_person: int) -> tuple[list[str], list[str]]:
+    """Paths and labels of the first ``per_person`` images of the ``k`` people with most images."""
+    top = image_counts(people).index[:k]
+    paths, labels = [], []
+    for name in top:
+        chosen = people[name][:per_person]
+        paths.extend(chosen)
+        labels.extend([name] * len(chosen))
+    return paths, labels
+
+
+@st.cache_data(max_entries=16, show_spinner="Projecting the embeddings…")
+def project_embeddings(embeddings: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
+    """``(n, 2)`` coordinates of unit embeddings by PCA or t-SNE (cached)."""
+    from facerec_core.evaluate import project_2d
+
+    return project_2d(embeddings, method, seed)
+
+
+FACE_STATUS = {"ok": "detected", "assumed": "assumed (centre box)"}
+
+
+def embedding_frame(coords: np.ndarray, paths: list[str], labels: list[str], status: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], "person": [display_name(n) for n in labels],
+                         "thumbnail": paths, "face": [FACE_STATUS.get(s, s) for s in status]})
+
+
+# ---- the page ---------------------------------------------------------------------------------
+settings = page_preamble(
+    "Dataset Explorer",
+    "Labeled Faces in the Wild (LFW): who is in it, how unevenly, and how the model sees them.",
+    needs_recognizer=False).settings
 
 if settings.lfw_dir is None:
     st.info("No LFW folder is configured. Set `FACEREC_LFW_DIR` to a folder in the LFW layout "
@@ -36,7 +91,7 @@ overview[0].metric("Images", f"{int(counts.sum()):,}")
 overview[1].metric("People", f"{len(counts):,}")
 overview[2].metric("People with one image", f"{singles:,}", help="They can be tested against but not learned")
 overview[3].metric("Most images of one person", f"{int(counts.iloc[0]):,}",
-                   help=counts.index[0].replace("_", " "))
+                   help=display_name(counts.index[0]))
 
 min_images = st.slider("Keep people with at least N images", 1, 100, 2, key="explorer_min_images",
                        help="The original design trained on everyone with 2 or more images")
@@ -66,7 +121,7 @@ if query:
         st.info(f"Nobody in LFW matches “{query}”.")
     else:
         person = st.selectbox(f"{len(matches)} match{'es' if len(matches) != 1 else ''}", matches,
-                              format_func=lambda n: f"{n.replace('_', ' ')} ({counts[n]} images)",
+                              format_func=lambda n: f"{display_name(n)} ({counts[n]} images)",
                               key="explorer_person")
         paths = people[person]
         shown = paths[:30]

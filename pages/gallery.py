@@ -1,21 +1,314 @@
-"""Gallery: enroll your own people from photos or webcam snapshots; they are recognized at once."""
+"""Gallery: enroll your own people from photos or webcam snapshots; they are recognized at once.
+
+Also manages them, exports/imports the gallery and folds it into the model ("retrain").
+Everything that touches data goes through :mod:`facerec_core.gallery`; this page only lays out
+widgets and keeps per-session state (collected snapshots, pending confirmations, messages).
+The store is one per process (``st.cache_resource``), shared by every session: it is thread-safe,
+and the Recognizer's gallery identifier sees every change at its next search.
+"""
 from __future__ import annotations
+
+from typing import Any
 
 import streamlit as st
 
-from dashboard.gallery_support import get_gallery, render
-from dashboard.resources import get_recognizer, get_settings
+from dashboard.page import page_preamble
+from dashboard.training_job import TrainingJob, after_training, get_training_job
+from facerec_core.errors import FacerecError
+from facerec_core.gallery import EnrollmentReport, GalleryStore, Person, enroll, gallery_path, retrain
+from facerec_core.images import SUPPORTED_UPLOAD_TYPES
+from facerec_core.recognizer import Recognizer
+from facerec_core.settings import Settings
+from facerec_core.training import TrainConfig
 
-settings = get_settings()
+NEW_PERSON = "New person…"
+MAX_PEOPLE_SHOWN = 50
+_FLASH = "gallery_flash"
+_NONCE = "gallery_nonce"
+_SNAPSHOTS = "gallery_snapshots"
+_CONFIRM = "gallery_confirm_delete"
+_REPORT = "gallery_last_report"
+_SELECT = "gallery_select_next"
 
-st.title("Gallery")
-st.caption("People enrolled here are named on the Recognize and Live Webcam pages from the moment they are "
-           "added, next to the people the trained model knows. The gallery lives in "
-           f"`{settings.data_dir}` and survives restarts.")
 
-recognizer = get_recognizer(settings)
+# ---- calls into facerec_core.gallery ----------------------------------------------------------
+# Opening the store, enrolling, the callbacks that change the store and the retrain job are all
+# here, so that a change of the gallery library's API is made in one place. The sections below
+# only read through the store: people(), samples() and export_bytes().
+
+
+@st.cache_resource(show_spinner=False)
+def _open_gallery(path: str) -> GalleryStore:
+    return GalleryStore(path)
+
+
+def get_gallery(settings: Settings) -> GalleryStore | None:
+    """The shared gallery store of ``settings``, or ``None`` after showing why it cannot open."""
+    try:
+        return _open_gallery(str(gallery_path(settings)))
+    except FacerecError as exc:
+        st.error(f"The gallery could not be opened: {exc}")
+        return None
+
+
+def enroll_photos(store: GalleryStore, recognizer: Recognizer, name: str, photos: list[tuple[str, bytes]],
+                  notes: str | None = None, max_pixels: int | None = None) -> EnrollmentReport:
+    """Enroll ``name`` from ``(label, bytes)`` photos (what the page collects)."""
+    return enroll(store, recognizer, name, photos, notes=notes or None, max_pixels=max_pixels)
+
+
+def _delete_sample(store: GalleryStore, sample_id: int, source: str) -> None:
+    try:
+        store.delete_sample(sample_id)
+        flash("success", f"Deleted the sample {source}.")
+    except FacerecError as exc:
+        flash("error", str(exc))
+
+
+def _rename(store: GalleryStore, person_id: int, key: str) -> None:
+    try:
+        person = store.rename_person(person_id, st.session_state.get(key, ""))
+        flash("success", f"Renamed to {person.name}.")
+    except FacerecError as exc:
+        flash("error", str(exc))
+
+
+def _save_notes(store: GalleryStore, person_id: int, key: str) -> None:
+    try:
+        store.set_notes(person_id, st.session_state.get(key, ""))
+        flash("success", "Notes saved.")
+    except FacerecError as exc:
+        flash("error", str(exc))
+
+
+def _delete_person(store: GalleryStore, person_id: int, name: str) -> None:
+    st.session_state.pop(_CONFIRM, None)
+    try:
+        removed = store.delete_person(person_id)
+        flash("success", f"Forgot {name} and {removed} sample(s).")
+    except FacerecError as exc:
+        flash("error", str(exc))
+
+
+def _import(store: GalleryStore, backbone: str, key: str) -> None:
+    upload = st.session_state.get(key)
+    if upload is None:
+        flash("warning", "Choose a gallery export (.json) first.")
+        return
+    try:
+        r = store.import_data(upload.getvalue(), backbone)
+        flash("success", f"Imported {r.people_added} new people and merged {r.people_merged}: "
+                         f"{r.samples_added} samples added, {r.samples_skipped} skipped.")
+    except FacerecError as exc:
+        flash("error", f"Import refused: {exc}")
+
+
+@st.cache_resource(show_spinner=False)
+def get_retrain_job() -> TrainingJob:
+    """The process-wide "retrain with the gallery" job (a TrainingJob running gallery.retrain)."""
+    return TrainingJob(train_fn=retrain, on_success=after_training)
+
+
+# ---- per-session state ------------------------------------------------------------------------
+def flash(kind: str, message: str) -> None:
+    """Queue a message to show at the top of the next run (callbacks cannot draw)."""
+    st.session_state.setdefault(_FLASH, []).append((kind, message))
+
+
+def show_flashes() -> None:
+    for kind, message in st.session_state.pop(_FLASH, []):
+        getattr(st, kind)(message)
+
+
+def _nonce() -> int:
+    """Part of the upload widgets' keys: bumping it empties them after an enrollment."""
+    return st.session_state.setdefault(_NONCE, 0)
+
+
+def _set_state(key: str, value: Any) -> None:
+    st.session_state[key] = value
+
+
+# ---- sections ---------------------------------------------------------------------------------
+def show_report(report: EnrollmentReport) -> None:
+    """One line per photo, then the total."""
+    for o in report.outcomes:
+        if o.status == "added":
+            st.success(f"**{o.source}**: added", icon=":material/check_circle:")
+        elif o.status == "duplicate":
+            st.info(f"**{o.source}**: skipped, {o.reason}", icon=":material/content_copy:")
+        else:
+            st.error(f"**{o.source}**: refused. {o.reason}", icon=":material/block:")
+    if report.added:
+        st.success(f"{report.summary()}. {report.name} is recognized from now on.", icon=":material/how_to_reg:")
+    elif report.person is None:
+        st.warning(f"Nothing was stored for {report.name}: every photo was refused.", icon=":material/warning:")
+
+
+def enroll_section(store: GalleryStore, recognizer: Recognizer, settings: Settings) -> None:
+    """Pick or name a person, add photos and/or webcam snapshots, press Enroll."""
+    st.subheader("Enroll")
+    people = store.people(backbone=recognizer.backbone.name)
+    select = st.session_state.pop(_SELECT, None)
+    if select is not None:  # after an enrollment: that person, and an empty "new person" form
+        st.session_state["gallery_person"] = select
+        st.session_state.pop("gallery_new_name", None)
+        st.session_state.pop("gallery_new_notes", None)
+    choice = st.selectbox("Person", [NEW_PERSON] + [p.name for p in people], key="gallery_person",
+                          help="Choose someone already enrolled to add photos of them.")
+    notes = None
+    if choice == NEW_PERSON:
+        cols = st.columns(2)
+        name = cols[0].text_input("Name", key="gallery_new_name", max_chars=100)
+        notes = cols[1].text_input("Notes (optional)", key="gallery_new_notes")
+    else:
+        name = choice
+    st.caption("Each photo must show exactly one face, large (at least 40 px) and sharp. Three to five photos "
+               "with different light and angles work best. Only the face's embedding and a small thumbnail are kept.")
+    uploads = st.file_uploader("Photos", type=list(SUPPORTED_UPLOAD_TYPES), accept_multiple_files=True,
+                               key=f"gallery_uploads_{_nonce()}")
+    photos = [(f.name, f.getvalue()) for f in uploads or []]
+    snapshots: dict[str, bytes] = st.session_state.setdefault(_SNAPSHOTS, {})
+    if st.toggle("Take snapshots with the camera", key="gallery_camera"):
+        shot = st.camera_input("Snapshot (take several: each one is collected)", key=f"gallery_snapshot_{_nonce()}")
+        if shot is not None and shot.file_id not in snapshots:
+            snapshots[shot.file_id] = shot.getvalue()
+        if snapshots:
+            cols = st.columns([3, 1])
+            cols[0].caption(f"{len(snapshots)} snapshot(s) collected.")
+            if cols[1].button("Clear snapshots", key="gallery_clear_snapshots"):
+                snapshots.clear()
+                st.rerun()
+    photos += [(f"snapshot {i + 1}.jpg", data) for i, data in enumerate(snapshots.values())]
+    if st.button(f"Enroll ({len(photos)} photo{'s' if len(photos) != 1 else ''})", type="primary",
+                 key="gallery_enroll", disabled=not photos, icon=":material/person_add:"):
+        try:
+            with st.spinner("Checking the photos…"):
+                report = enroll_photos(store, recognizer, name, photos, notes, settings.max_image_pixels)
+        except FacerecError as exc:
+            st.error(str(exc))
+            return
+        st.session_state[_REPORT] = report
+        if report.added or report.duplicates:  # start fresh; keep refused uploads so they can be fixed
+            st.session_state[_NONCE] = _nonce() + 1
+            snapshots.clear()
+            if report.person is not None:
+                st.session_state[_SELECT] = report.person.name
+        st.rerun()
+    report = st.session_state.pop(_REPORT, None)
+    if report is not None:
+        show_report(report)
+
+
+def person_panel(store: GalleryStore, person: Person, backbone: str) -> None:
+    """Samples (thumbnails, delete), rename, notes and delete-with-confirmation for one person."""
+    with st.expander(f"**{person.name}** · {person.samples} sample{'s' if person.samples != 1 else ''}"):
+        samples = store.samples(person.id)
+        if not samples:
+            st.caption("No samples: this person cannot be recognized. Add photos in Enroll above.")
+        cols = st.columns(6)
+        for i, sample in enumerate(samples):
+            with cols[i % 6]:
+                if sample.thumbnail:
+                    st.image(sample.thumbnail, width=96)
+                other = "" if sample.backbone == backbone else f" ({sample.backbone})"
+                st.caption(f"{sample.source}{other} · {sample.det_score:.2f}")
+                st.button("Delete", key=f"gallery_del_sample_{sample.id}", on_click=_delete_sample,
+                          args=(store, sample.id, sample.source), icon=":material/delete:", type="tertiary")
+        left, right = st.columns(2)
+        rename_key = f"gallery_rename_{person.id}"
+        left.text_input("Name", value=person.name, key=rename_key, max_chars=100)
+        left.button("Rename", key=f"gallery_rename_btn_{person.id}", on_click=_rename,
+                    args=(store, person.id, rename_key))
+        notes_key = f"gallery_notes_{person.id}"
+        right.text_input("Notes", value=person.notes, key=notes_key)
+        right.button("Save notes", key=f"gallery_notes_btn_{person.id}", on_click=_save_notes,
+                     args=(store, person.id, notes_key))
+        if st.session_state.get(_CONFIRM) == person.id:
+            st.warning(f"Delete **{person.name}** and all {person.samples} samples? This cannot be undone.")
+            yes, no = st.columns(2)
+            yes.button("Yes, delete", key=f"gallery_confirm_{person.id}", type="primary",
+                       on_click=_delete_person, args=(store, person.id, person.name))
+            no.button("Cancel", key=f"gallery_cancel_{person.id}", on_click=_set_state, args=(_CONFIRM, None))
+        else:
+            st.button(f"Delete {person.name}…", key=f"gallery_delete_{person.id}", on_click=_set_state,
+                      args=(_CONFIRM, person.id), icon=":material/person_remove:")
+
+
+def people_section(store: GalleryStore, backbone: str) -> None:
+    """Everyone enrolled, filterable, with a panel each."""
+    people = store.people()
+    st.subheader(f"People ({len(people)})")
+    if not people:
+        st.info("Nobody is enrolled yet.", icon=":material/group:")
+        return
+    query = st.text_input("Filter by name", key="gallery_filter").strip().casefold() if len(people) > 10 else ""
+    shown = [p for p in people if query in p.name.casefold()]
+    for person in shown[:MAX_PEOPLE_SHOWN]:
+        person_panel(store, person, backbone)
+    if len(shown) > MAX_PEOPLE_SHOWN:
+        st.caption(f"{len(shown) - MAX_PEOPLE_SHOWN} more: narrow the filter.")
+
+
+def export_import_section(store: GalleryStore, backbone: str) -> None:
+    """Download the gallery as JSON; merge an export from another installation."""
+    st.subheader("Export / import")
+    st.caption(f"The export holds every {backbone} embedding and thumbnail: it is biometric data, keep it private. "
+               "It can only be imported with the same backbone.")
+    left, right = st.columns(2)
+    left.download_button("Export gallery (JSON)", data=lambda: store.export_bytes(backbone),
+                         file_name=f"gallery-{backbone}.json", mime="application/json", key="gallery_export",
+                         icon=":material/download:", on_click="ignore")
+    key = "gallery_import_file"
+    right.file_uploader("Gallery export to import", type=["json"], key=key)
+    right.button("Import", key="gallery_import", on_click=_import, args=(store, backbone, key),
+                 icon=":material/upload:")
+
+
+def retrain_section(settings: Settings) -> None:
+    """Fold the gallery into the SVM by training again on LFW plus every enrolled sample."""
+    with st.expander("Retrain the model with the gallery"):
+        st.caption("Enrolled people are recognized without this. Retraining adds their samples to the LFW "
+                   "training data of the deployed SVM; it takes as long as training on the Home page.")
+        if settings.lfw_dir is None:
+            st.info("Set FACEREC_LFW_DIR to the LFW folder to retrain.")
+            return
+        job = get_retrain_job()
+        status = job.status()
+        busy = status.active or get_training_job().status().active
+        if st.button("Retrain now", key="gallery_retrain", disabled=busy, icon=":material/model_training:"):
+            job.start(settings, TrainConfig(identifier="svm"))
+            st.rerun()
+        if status.active:
+            stage = status.current
+            st.progress(status.fraction, text=f"{stage.name if stage else 'starting'} ({status.elapsed:.0f} s)")
+            st.button("Refresh", key="gallery_retrain_refresh")
+        elif status.error:
+            st.error(f"Retraining stopped: {status.error}")
+        elif status.report:
+            g = status.report.get("gallery", {})
+            st.success(f"Retrained with {g.get('people', 0)} enrolled people ({g.get('samples', 0)} samples).")
+
+
+# ---- the page ---------------------------------------------------------------------------------
+page = page_preamble(
+    "Gallery",
+    lambda settings: "People enrolled here are named on the Recognize and Live Webcam pages from the moment they "
+                     "are added, next to the people the trained model knows. The gallery lives in "
+                     f"`{settings.data_dir}` and survives restarts.")
+settings, recognizer = page.settings, page.recognizer
 store = get_gallery(settings)
-if recognizer is None or store is None:
+if store is None:
     st.stop()
 
-render(settings, recognizer, store)
+show_flashes()
+backbone = recognizer.backbone.name
+how = "the trained model's calibrated threshold" if recognizer.has_model else "no trained model yet"
+st.caption(f"Backbone {backbone}. A face is named when its similarity to a person's closest sample reaches "
+           f"{recognizer.threshold:.3f} ({how}); everyone else is *unknown*.")
+enroll_section(store, recognizer, settings)
+st.divider()
+people_section(store, backbone)
+st.divider()
+export_import_section(store, backbone)
+retrain_section(settings)

@@ -2,24 +2,54 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from pathlib import Path
 
 import streamlit as st
 
-from dashboard.data import lfw_people, model_manifest, model_report
-from dashboard.resources import get_settings, runtime_summary
+from dashboard.data import artifacts_fingerprint, lfw_people, model_report
+from dashboard.page import page_preamble
 from dashboard.training_job import CANCELLED, CANCELLING, DONE, FAILED, TrainingStatus, get_training_job
+from facerec_core.artifacts import read_manifest
 from facerec_core.errors import ArtifactError, DatasetError
+from facerec_core.settings import Settings
 from facerec_core.training import TrainConfig
 
-settings = get_settings()
-job = get_training_job()
+log = logging.getLogger("pages.home")
 
-st.title("facerec")
-st.markdown(
-    "Offline face recognition: every face in a photo is **detected** (MTCNN), **embedded** "
-    "(a FaceNet-style network turns it into a vector) and **identified** against the people the "
-    "model was trained on, or called *unknown* when it is not close enough to anyone. "
-    "Nothing leaves this machine.")
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _manifest(artifacts_dir: str, fingerprint: str | None) -> dict:
+    return read_manifest(Path(artifacts_dir))
+
+
+def model_manifest(settings: Settings) -> dict | None:
+    """The manifest of the trained model, or ``None`` when there is none (or it is unreadable)."""
+    fingerprint = artifacts_fingerprint(settings.artifacts_dir)
+    if fingerprint is None:
+        return None
+    try:
+        return _manifest(str(settings.artifacts_dir), fingerprint)
+    except ArtifactError as exc:
+        log.warning("%s", exc)
+        return None
+
+
+def runtime_summary(settings: Settings) -> str:
+    """Where the models run, from the device, precision and thread settings (FACEREC_DEVICE,
+    FACEREC_PRECISION, FACEREC_THREADS), in one line for a caption."""
+    from facerec_core.runtime import interactive_threads
+    from facerec_core.settings import resolve_device, resolve_precision
+
+    try:
+        device = resolve_device(settings.device)
+        precision = resolve_precision(settings.precision, device)
+    except ValueError as exc:
+        return f"Device settings cannot be used: {exc}"
+    return (f"Runs on **{device}** (setting `{settings.device}`), embeddings in {precision}, "
+            f"{interactive_threads(settings.threads)} thread(s) per request, {settings.workers} worker "
+            "process(es) for bulk work. Change with FACEREC_DEVICE, FACEREC_PRECISION, FACEREC_THREADS "
+            "and FACEREC_WORKERS.")
 
 
 def _when(created: str | None) -> str:
@@ -39,6 +69,15 @@ def _count(value) -> str:
     # Manifests written by other versions may lack a field: show "?" rather than fail.
     return f"{value:,}" if isinstance(value, int) else "?"
 
+
+# ---- the page ---------------------------------------------------------------------------------
+settings = page_preamble("facerec", needs_recognizer=False).settings
+job = get_training_job()
+st.markdown(
+    "Offline face recognition: every face in a photo is **detected** (MTCNN), **embedded** "
+    "(a FaceNet-style network turns it into a vector) and **identified** against the people the "
+    "model was trained on, or called *unknown* when it is not close enough to anyone. "
+    "Nothing leaves this machine.")
 
 # ---- the model --------------------------------------------------------------------------------
 manifest = model_manifest(settings)

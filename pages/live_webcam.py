@@ -1,25 +1,102 @@
-"""Live Webcam: the camera's video comes back with every face boxed and named, in real time."""
+"""Live Webcam: the camera's video comes back with every face boxed and named, in real time.
+
+The recognition is :class:`facerec_core.video.LiveProcessor`, one per browser session; the
+WebRTC callbacks that feed it and the ICE configuration are in :mod:`dashboard.webcam_support`.
+"""
 from __future__ import annotations
 
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from dashboard.resources import get_recognizer, get_settings
-from dashboard.webcam_support import (CAMERA_HELP, TRANSLATIONS, config_from_controls, get_live_processor,
-                                      make_ended_callback, make_video_callback, rtc_configuration, show_status)
+from dashboard.page import page_preamble
+from dashboard.webcam_support import make_ended_callback, make_video_callback, rtc_configuration
+from facerec_core.faces import display_name
+from facerec_core.recognizer import Recognizer
+from facerec_core.video import LiveProcessor, LiveStatus, VideoConfig
 
-settings = get_settings()
+SESSION_KEY = "live_webcam_processor"
 
-st.title("Live Webcam")
-st.caption("Your camera's video, sent back with every face boxed and named (or called *unknown*), with its "
-           "confidence and the frame rate. Video stays between your browser and this server.")
+# Shown by the streamlit-webrtc component itself (the browser side), in place of its defaults.
+TRANSLATIONS = {
+    "start": "Start",
+    "stop": "Stop",
+    "select_device": "Select camera",
+    "media_api_not_available": ("The browser does not offer camera access on this page. Open the dashboard "
+                                "on http://localhost or over HTTPS (see the README)."),
+    "device_ask_permission": "Please allow this page to use your camera.",
+    "device_not_available": "No camera was found. Plug one in (or free it from another app) and press Start again.",
+    "device_access_denied": ("Camera access was refused. Allow the camera for this site in the browser's "
+                             "address bar, then press Start again."),
+}
 
-recognizer = get_recognizer(settings)
-if recognizer is None:
-    st.stop()
-if not recognizer.has_model:
-    st.info("No trained model yet: faces are found and boxed but not named. Train one on the Home page.",
-            icon=":material/info:")
+
+# The component reports camera failures with the browser's error names: say what each means.
+CAMERA_HELP = """**Camera trouble?** The message above the video says what the browser reported:
+- **NotAllowedError**: camera access was refused. Allow the camera for this site (the camera icon in the \
+address bar), then press Start again.
+- **NotFoundError**: no camera was found. Plug one in, then press Start again.
+- **NotReadableError**: the camera is in use by another application. Close it, then press Start again.
+- **Media API not available**: the browser offers the camera only on `localhost` or over HTTPS.
+- **Connection takes too long**: across networks, the video needs a TURN server (FACEREC_ICE_SERVERS).
+
+The README explains HTTPS and TURN."""
+
+
+def get_live_processor(recognizer: Recognizer) -> LiveProcessor:
+    """This browser session's LiveProcessor (a new one when the shared recognizer changed)."""
+    live = st.session_state.get(SESSION_KEY)
+    if live is None or live.processor.recognizer is not recognizer:
+        if live is not None:
+            live.stop(timeout=2.0)
+        live = LiveProcessor(recognizer, name=f"facerec-live-{id(recognizer) % 10000}")
+        st.session_state[SESSION_KEY] = live
+    return live
+
+
+def show_status(status: LiveStatus, playing: bool) -> None:
+    """The "in view" panel: who is on camera now, who was recently, rates, problems."""
+    st.subheader("In view")
+    if status.state == "error" and status.message:
+        st.error(status.message)
+    if not playing:
+        st.caption("Camera off. Press **Start** under the video to begin.")
+        return
+    if status.state == "ended" and status.message:
+        st.warning(status.message)
+        return
+    if status.frames == 0:
+        st.caption("Waiting for the first video frame…")
+        return
+    if status.last_frame_age is not None and status.last_frame_age > 3:
+        st.warning(f"No video frames for {status.last_frame_age:.0f} s: the camera or the connection "
+                   "may have stopped.")
+    with st.container(key="in_view_now"):
+        if status.in_view:
+            for person in status.in_view:
+                colour = "green" if person.known else "red" if person.name == "unknown" else "blue"
+                st.markdown(f":{colour}[●] **{person.label}** · {person.seconds:.0f} s")
+        else:
+            st.caption("Nobody in view.")
+    c1, c2 = st.columns(2)
+    c1.metric("Video", f"{status.display_fps:.1f} fps")
+    c2.metric("Recognition", f"{status.analysis_fps:.1f} fps",
+              help="Frames analysed per second; the others reuse the latest boxes and names.")
+    if status.process_ms_p50 is not None:
+        st.caption(f"Detection and naming take {status.process_ms_p50:.0f} ms a frame (median); "
+                   f"{status.dropped} of {status.frames} frames were skipped rather than queued.")
+    if status.recently_seen:
+        st.markdown("**Recently seen**")
+        st.markdown("\n".join(f"- {display_name(name)} ({age:.0f} s ago)"
+                              for name, age in status.recently_seen.items()))
+
+
+# ---- the page ---------------------------------------------------------------------------------
+page = page_preamble(
+    "Live Webcam",
+    "Your camera's video, sent back with every face boxed and named (or called *unknown*), with its "
+    "confidence and the frame rate. Video stays between your browser and this server.",
+    no_model_notice="No trained model yet: faces are found and boxed but not named. Train one on the Home page.")
+recognizer = page.recognizer
 
 with st.sidebar:
     st.markdown("**Live Webcam settings**")
@@ -35,7 +112,8 @@ with st.sidebar:
     mirror = st.toggle("Mirror view", value=True, key="live_mirror", help="Show the video like a mirror.")
 
 live = get_live_processor(recognizer)
-live.update_config(config_from_controls(threshold, min_face_size, detect_every, mirror))
+live.update_config(VideoConfig(threshold=float(threshold), min_face_size=int(min_face_size),
+                               detect_every=int(detect_every), mirror=bool(mirror)))
 rtc, ice_problem = rtc_configuration()
 if ice_problem:
     st.warning(ice_problem, icon=":material/warning:")

@@ -1,21 +1,179 @@
 """Model Metrics: how good the trained model is, against the original design and per person."""
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from dashboard import charts
-from dashboard.data import (METRIC_LABELS, accuracy_by_train_images, comparison_table, model_report,
-                            per_person_frame, rates_at_threshold, split_open_set, verification_rules,
-                            verification_table)
-from dashboard.resources import get_settings
+from dashboard.data import model_report
+from dashboard.page import page_preamble
 from facerec_core.errors import ArtifactError
 from facerec_core.evaluate import ORIGINAL_DESIGN
 
-settings = get_settings()
+# ---- the report, shaped for tables and charts -------------------------------------------------
+METRIC_LABELS = {"accuracy": "Accuracy", "macro_precision": "Macro precision", "macro_recall": "Macro recall",
+                 "macro_f1": "Macro F1", "weighted_f1": "Weighted F1"}
 
 
-st.title("Model Metrics")
+def comparison_table(report: dict, original: dict) -> pd.DataFrame:
+    """The original design's figures beside each of our identifiers (rows: metrics, values as
+    percentages; "–" where a figure was not reported)."""
+    columns = {"Original design": original}
+    chosen = report.get("chosen_identifier")
+    for kind, metrics in (report.get("identifiers") or {}).items():
+        label = f"Ours: {kind.upper()}" + (" (deployed)" if kind == chosen else "")
+        columns[label] = metrics or {}
+    rows = []
+    for key, label in METRIC_LABELS.items():
+        row = {"metric": label}
+        for col, metrics in columns.items():
+            value = metrics.get(key)
+            row[col] = "–" if value is None else f"{float(value):.1%}"
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("metric")
+
+
+def per_person_frame(report: dict) -> pd.DataFrame:
+    rows = report.get("per_person") or []
+    frame = pd.DataFrame(rows, columns=["person", "precision", "recall", "f1", "support", "train_images"])
+    return frame.sort_values(["f1", "person"], ascending=[True, True], kind="stable").reset_index(drop=True)
+
+
+def accuracy_by_train_images(per_person: pd.DataFrame) -> pd.DataFrame:
+    """Per group of people with the same number of training images: their test accuracy (correct
+    test images / test images, i.e. support-weighted recall) and how many people."""
+    if per_person.empty:
+        return pd.DataFrame(columns=["train_images", "accuracy", "people", "test_images"])
+    frame = per_person.assign(correct=per_person["recall"] * per_person["support"])
+    grouped = frame.groupby("train_images").agg(correct=("correct", "sum"), test_images=("support", "sum"),
+                                                people=("person", "count")).reset_index()
+    grouped["accuracy"] = grouped["correct"] / grouped["test_images"].clip(lower=1)
+    return grouped[["train_images", "accuracy", "people", "test_images"]]
+
+
+def rates_at_threshold(roc: dict, threshold: float) -> tuple[float, float] | None:
+    """``(false-accept rate, false-reject rate)`` at the ROC point nearest ``threshold``."""
+    thresholds = np.asarray(roc.get("threshold") or [], dtype=float)
+    if thresholds.size == 0:
+        return None
+    i = int(np.argmin(np.abs(thresholds - threshold)))
+    far = float(roc["far"][i])
+    tar = float(roc["tar"][i])
+    return far, 1.0 - tar
+
+
+# ---- verification and open set ----------------------------------------------------------------
+def verification_rules(verification: dict) -> dict[str, dict]:
+    """The scoring rules View-2 measured, by name: plain cosine, and cohort-normalised when present."""
+    rules = {}
+    normalised = verification.get("cohort_normalised")
+    if isinstance(normalised, dict) and normalised:
+        rules["cohort-normalised"] = normalised
+    rules["plain cosine"] = verification
+    return rules
+
+
+def verification_table(rules: dict[str, dict]) -> pd.DataFrame:
+    rows = []
+    for name, rule in rules.items():
+        def pct(key: str) -> str:
+            value = rule.get(key)
+            return "–" if value is None else f"{float(value):.2%}"
+
+        std = rule.get("accuracy_std")
+        rows.append({"score": name,
+                     "accuracy": pct("accuracy_mean") + ("" if std is None else f" ± {float(std):.2%}"),
+                     "threshold": "–" if rule.get("threshold") is None else f"{float(rule['threshold']):.3f}",
+                     "TAR at FAR 0.1%": pct("tar_at_far_0.1%"), "TAR at FAR 1%": pct("tar_at_far_1%"),
+                     "pairs": f"{int(rule['n_pairs']):,}" if rule.get("n_pairs") is not None else "–"})
+    return pd.DataFrame(rows).set_index("score")
+
+
+@dataclasses.dataclass
+class OpenSetView:
+    """An open-set report split into what the page draws; keys it does not know go to ``other``."""
+
+    headline: dict[str, str]
+    at_threshold: dict[str, str]
+    curve: dict | None
+    curve_point: tuple[float, float] | None
+    tables: dict[str, list[dict]]
+    notes: list[str]
+    other: dict
+
+
+# Shown in this order; any other number in the report follows, labelled from its key.
+_HEADLINE = {"threshold": ("Calibrated threshold", "score"), "target_far": ("Target FAR", "rate"),
+             "rank1": ("Rank-1 (known people)", "rate"), "dir_at_far_0.01": ("DIR at FAR 1%", "rate"),
+             "dir_at_far_0.001": ("DIR at FAR 0.1%", "rate"),
+             "threshold_at_far_0.01": ("Threshold for FAR 1%", "score"),
+             "threshold_at_far_0.001": ("Threshold for FAR 0.1%", "score"),
+             "cohort_weight": ("Cohort weight", "score"),
+             "n_known": ("Known probes", "count"), "n_unknown": ("Stranger probes", "count")}
+_AT_THRESHOLD = {"far": "Strangers accepted at the threshold", "dir": "Known people named correctly",
+                 "known_rejected": "Known people called unknown"}
+_TABLES = {"closest_unknowns": "Strangers who came closest to a name",
+           "hubs": "Training photos that attract strangers"}
+
+
+def _format(value, kind: str) -> str:
+    if kind == "count" or isinstance(value, bool):
+        return f"{value:,}" if isinstance(value, int) else str(value)
+    if kind == "rate":
+        return f"{float(value):.2%}"
+    return f"{float(value):.3f}"
+
+
+def _guess_kind(key: str, value) -> str:
+    if isinstance(value, int):
+        return "count"
+    if any(w in key for w in ("far", "dir", "rate", "rank", "accuracy")) and "threshold" not in key \
+            and 0.0 <= float(value) <= 1.0:
+        return "rate"
+    return "score"
+
+
+def split_open_set(open_set: dict) -> OpenSetView:
+    """Known keys become headline figures, the curve, tables and notes; any other number is shown
+    as a figure too, and anything else is kept for a raw view (newer reports may add keys)."""
+    headline, at_threshold, tables, notes, other = {}, {}, {}, [], {}
+    curve, point = None, None
+    for key, (label, kind) in _HEADLINE.items():
+        if isinstance(open_set.get(key), (int, float)):
+            headline[label] = _format(open_set[key], kind)
+    for key, value in open_set.items():
+        if key in _HEADLINE and isinstance(value, (int, float)):
+            continue
+        elif key == "at_calibrated_threshold" and isinstance(value, dict):
+            for k, v in value.items():
+                if isinstance(v, (int, float)):
+                    label = _AT_THRESHOLD.get(k, k.replace("_", " "))
+                    at_threshold[label] = _format(v, "rate" if k in _AT_THRESHOLD else _guess_kind(k, v))
+            if isinstance(value.get("far"), (int, float)) and isinstance(value.get("dir"), (int, float)):
+                point = (float(value["far"]), float(value["dir"]))
+        elif key == "curve" and isinstance(value, dict) and value.get("far") and value.get("dir"):
+            curve = value
+        elif key in _TABLES and isinstance(value, list):
+            if value:
+                tables[_TABLES[key]] = value
+        elif key == "calibration" and isinstance(value, str):
+            notes.append(f"Threshold calibration: {value}.")
+        elif key == "merged_names" and isinstance(value, list):
+            if value:
+                merged = "; ".join(" = ".join(str(n) for n in group) for group in value if isinstance(group, list))
+                notes.append(f"LFW files some people under two names; these were treated as one person: {merged}.")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            headline[key.replace("_", " ")] = _format(value, _guess_kind(key, value))
+        else:
+            other[key] = value
+    return OpenSetView(headline, at_threshold, curve, point, tables, notes, other)
+
+
+# ---- the page ---------------------------------------------------------------------------------
+settings = page_preamble("Model Metrics", needs_recognizer=False).settings
 
 try:
     manifest, report = model_report(settings)

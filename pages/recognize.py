@@ -1,53 +1,143 @@
 """Recognize: upload photos (or take a snapshot) and see every face boxed and named."""
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+
+import numpy as np
+import pandas as pd
 import streamlit as st
+from PIL import Image
 
-from dashboard.recognition import ImageResult, enrolled_people, recognize_image
-from dashboard.resources import get_recognizer, get_settings
-from facerec_core.images import SUPPORTED_UPLOAD_TYPES
+from dashboard.page import page_preamble
+from facerec_core.draw import annotate
+from facerec_core.errors import ImageError
+from facerec_core.faces import Face, display_name
+from facerec_core.images import SUPPORTED_UPLOAD_TYPES, load_image
+from facerec_core.recognizer import Recognizer
 
-settings = get_settings()
+log = logging.getLogger("pages.recognize")
 
-st.title("Recognize")
-st.caption("Every face in each photo is found, boxed and named, or called *unknown* when it is not close "
-           "enough to anyone the model knows.")
 
-recognizer = get_recognizer(settings)
-if recognizer is None:
-    st.stop()
-if not recognizer.has_model:
+def enrolled_people(recognizer: Recognizer) -> int:
+    """How many people the enrolled gallery (if any) can name besides the trained model."""
+    try:
+        gallery = recognizer.gallery
+        return 0 if gallery is None else len(gallery.people or [])
+    except Exception:  # an unreadable gallery is reported on the Gallery page, not here
+        log.warning("could not count the enrolled people", exc_info=True)
+        return 0
+
+
+def _no_model_notice(recognizer: Recognizer) -> str:
     enrolled = enrolled_people(recognizer)
     if enrolled:
-        st.info(f"No trained model yet: only the {enrolled} people enrolled in the Gallery can be named.",
-                icon=":material/info:")
-    else:
-        st.info("No trained model yet: faces are found and boxed but nobody can be named. Train a model on the "
-                "Home page, or enrol people in the Gallery.", icon=":material/info:")
-    st.page_link("pages/home.py", label="Go to Home to train a model", icon=":material/home:")
+        return f"No trained model yet: only the {enrolled} people enrolled in the Gallery can be named."
+    return ("No trained model yet: faces are found and boxed but nobody can be named. Train a model on the "
+            "Home page, or enrol people in the Gallery.")
 
-controls = st.columns(2)
-threshold = controls[0].slider(
-    "Decision threshold", min(0.0, round(recognizer.threshold, 3)), 1.0, float(round(recognizer.threshold, 3)), 0.01,
-    key="recognize_threshold",
-    help="A face is named only when its score for the best-matching person (cosine to that person's closest "
-         f"photo) reaches this value; the default, {recognizer.threshold:.3f}, is the model's calibrated one. "
-         "Higher: fewer wrong names, more 'unknown'.")
-min_face_size = controls[1].slider(
-    "Minimum face size (pixels)", 10, 200, int(settings.min_face_size), 5, key="recognize_min_face",
-    help="Smaller faces are not looked for. Lower it for group photos, raise it to skip background faces.")
 
-uploads = st.file_uploader("Photos (JPEG, PNG, WebP, BMP)", type=list(SUPPORTED_UPLOAD_TYPES),
-                           accept_multiple_files=True, key="recognize_uploads")
-photos = [(f.name, f.getvalue()) for f in uploads or []]
-if st.toggle("Take a snapshot with the camera", key="recognize_camera"):
-    snapshot = st.camera_input("Snapshot", key="recognize_snapshot")
-    if snapshot is not None:
-        photos.append(("snapshot.jpg", snapshot.getvalue()))
+def _recognizer_key(recognizer: Recognizer) -> str:
+    """What the faces named in a photo depend on besides the call's own arguments: detection, the
+    trained model, and the enrolled gallery (a person enrolled or forgotten changes the names).
+    The gallery counts by its samples and names, which every enrollment, deletion, rename and
+    import changes; only one sample swapped for another in between goes unseen."""
+    det = recognizer.detector
+    files = (recognizer.manifest or {}).get("files") or {}
+    try:
+        enrolled = recognizer.gallery
+        gallery = "none" if enrolled is None else \
+            f"{len(enrolled)}|{hashlib.sha256(repr(enrolled.people).encode()).hexdigest()}"
+    except Exception:  # unreadable: recognize() itself searches what it last loaded
+        log.warning("could not read the enrolled gallery", exc_info=True)
+        gallery = "unreadable"
+    return (f"{recognizer.backbone.name}|{getattr(det, 'min_face_size', '')}|{getattr(det, 'threshold', '')}|"
+            f"{sorted(files.items())}|{gallery}")
 
-if not photos:
-    st.info("Upload one or more photos to start.", icon=":material/upload:")
-    st.stop()
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _recognize(_recognizer: Recognizer, recognizer_key: str, data: bytes, name: str, threshold: float,
+               min_face_size: int, top_k: int, max_pixels: int) -> list[Face]:
+    # recognizer_key stands in for the unhashable recognizer in the cache key; the cache hands
+    # back copies of the faces, so no run sees another's.
+    return _recognizer.recognize(data, threshold=threshold, min_face_size=min_face_size, top_k=top_k, name=name,
+                                 max_pixels=max_pixels)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@dataclasses.dataclass
+class ImageResult:
+    """What one uploaded picture gave: its faces, or why there are none."""
+
+    name: str
+    image: np.ndarray | None = None
+    faces: list[Face] = dataclasses.field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def annotated(self) -> np.ndarray:
+        return annotate(self.image, self.faces)
+
+    def summary(self) -> str:
+        """One line for people: ``2 faces: Colin Powell (0.83), unknown``."""
+        if not self.faces:
+            return "No face found."
+        plural = "s" if len(self.faces) != 1 else ""
+        if all(face.identity is None for face in self.faces):
+            return f"{len(self.faces)} face{plural} found (no trained model or enrolled people to name them)."
+        parts = []
+        for face in self.faces:
+            label = display_name(face.identity)
+            if face.is_known and face.confidence is not None:
+                label = f"**{label}** ({face.confidence:.2f})"
+            parts.append(label)
+        return f"{len(self.faces)} face{plural}: " + ", ".join(parts)
+
+    def table(self) -> pd.DataFrame:
+        rows = []
+        for i, face in enumerate(self.faces, start=1):
+            rows.append({
+                "face": i,
+                "identity": face.identity if face.identity is not None else "(no model)",
+                "confidence": None if face.confidence is None else round(float(face.confidence), 3),
+                "box (x1, y1, x2, y2)": ", ".join(f"{v:.0f}" for v in face.box),
+                "detection score": round(float(face.det_score), 3),
+                "best matches": ", ".join(f"{m.name} {m.score:.2f}" for m in face.matches),
+                "note": face.note or "",
+            })
+        return pd.DataFrame(rows, columns=["face", "identity", "confidence", "box (x1, y1, x2, y2)",
+                                           "detection score", "best matches", "note"])
+
+    def to_json(self) -> str:
+        return json.dumps([f.to_dict() for f in self.faces], indent=2)
+
+    def annotated_png(self) -> bytes:
+        return png_bytes(self.annotated)
+
+
+def recognize_image(recognizer: Recognizer, name: str, data: bytes, *, threshold: float, min_face_size: int,
+                    max_pixels: int, top_k: int = 3) -> ImageResult:
+    """Every face in one uploaded picture, named at ``threshold``; unreadable input gives an
+    :class:`ImageResult` with ``error`` set instead of an exception."""
+    try:
+        image = load_image(data, name=name, max_pixels=max_pixels)  # for display; refuses bad input first
+        faces = _recognize(recognizer, _recognizer_key(recognizer), data, name, float(threshold), int(min_face_size),
+                           int(top_k), int(max_pixels))
+    except ImageError as exc:
+        return ImageResult(name, error=str(exc))
+    return ImageResult(name, image, faces)
 
 
 def show_result(index: int, result: ImageResult) -> None:
@@ -77,6 +167,40 @@ def show_result(index: int, result: ImageResult) -> None:
                                                         help="Cosine to the named person's closest training photo"),
             "detection score": st.column_config.NumberColumn("detection score", format="%.3f"),
         })
+
+
+# ---- the page ---------------------------------------------------------------------------------
+page = page_preamble(
+    "Recognize",
+    "Every face in each photo is found, boxed and named, or called *unknown* when it is not close "
+    "enough to anyone the model knows.",
+    no_model_notice=_no_model_notice)
+settings, recognizer = page.settings, page.recognizer
+if not recognizer.has_model:
+    st.page_link("pages/home.py", label="Go to Home to train a model", icon=":material/home:")
+
+controls = st.columns(2)
+threshold = controls[0].slider(
+    "Decision threshold", min(0.0, round(recognizer.threshold, 3)), 1.0, float(round(recognizer.threshold, 3)), 0.01,
+    key="recognize_threshold",
+    help="A face is named only when its score for the best-matching person (cosine to that person's closest "
+         f"photo) reaches this value; the default, {recognizer.threshold:.3f}, is the model's calibrated one. "
+         "Higher: fewer wrong names, more 'unknown'.")
+min_face_size = controls[1].slider(
+    "Minimum face size (pixels)", 10, 200, int(settings.min_face_size), 5, key="recognize_min_face",
+    help="Smaller faces are not looked for. Lower it for group photos, raise it to skip background faces.")
+
+uploads = st.file_uploader("Photos (JPEG, PNG, WebP, BMP)", type=list(SUPPORTED_UPLOAD_TYPES),
+                           accept_multiple_files=True, key="recognize_uploads")
+photos = [(f.name, f.getvalue()) for f in uploads or []]
+if st.toggle("Take a snapshot with the camera", key="recognize_camera"):
+    snapshot = st.camera_input("Snapshot", key="recognize_snapshot")
+    if snapshot is not None:
+        photos.append(("snapshot.jpg", snapshot.getvalue()))
+
+if not photos:
+    st.info("Upload one or more photos to start.", icon=":material/upload:")
+    st.stop()
 
 for i, (name, data) in enumerate(photos):
     with st.spinner(f"Finding faces in {name}…"):

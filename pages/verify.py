@@ -1,23 +1,63 @@
 """Verify: are the people in two photos the same person?"""
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import streamlit as st
 
-from dashboard.recognition import verify_photos
-from dashboard.resources import get_recognizer, get_settings
+from dashboard.page import page_preamble
 from facerec_core.draw import annotate
-from facerec_core.images import SUPPORTED_UPLOAD_TYPES
+from facerec_core.errors import FacerecError
+from facerec_core.images import SUPPORTED_UPLOAD_TYPES, load_image
+from facerec_core.recognizer import Recognizer, Verification
 
-settings = get_settings()
 
-st.title("Verify")
-st.caption("Compare the largest face in each of two photos: how close the two faces are (cosine similarity) "
-           "decides whether they are the same person. No trained model is needed; with one, the score is "
-           "cohort-normalised (less fooled by faces that look like everybody), as measured best on LFW.")
+def _model_key(recognizer: Recognizer) -> str:
+    """What a verification score depends on: detection and, when a model is trained, its cohort
+    normalisation (a retrained model changes the score of the same two photos): its files, and its
+    verification threshold, which comes with the way it scores pairs."""
+    det = recognizer.detector
+    files = (recognizer.manifest or {}).get("files") or {}
+    return (f"{recognizer.backbone.name}|{getattr(det, 'min_face_size', '')}|{getattr(det, 'threshold', '')}|"
+            f"{sorted(files.items())}|{recognizer.verify_threshold}")
 
-recognizer = get_recognizer(settings)
-if recognizer is None:
-    st.stop()
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _verify_cached(_recognizer: Recognizer, model_key: str, data_a: bytes, data_b: bytes) -> Verification:
+    # model_key stands in for the unhashable recognizer in the cache key.
+    return _recognizer.verify(data_a, data_b)
+
+
+@dataclasses.dataclass
+class VerifyResult:
+    verification: Verification | None = None
+    image_a: np.ndarray | None = None
+    image_b: np.ndarray | None = None
+    error: str | None = None
+
+
+def verify_photos(recognizer: Recognizer, data_a: bytes, data_b: bytes, *, threshold: float,
+                  name_a: str = "first photo", name_b: str = "second photo") -> VerifyResult:
+    """Same person or not at ``threshold``; a photo without a face or unreadable gives ``error``."""
+    try:
+        image_a = load_image(data_a, name=name_a)
+        image_b = load_image(data_b, name=name_b)
+        base = _verify_cached(recognizer, _model_key(recognizer), data_a, data_b)
+    except FacerecError as exc:
+        return VerifyResult(error=str(exc))
+    # The similarity does not depend on the threshold: only the decision is re-made here.
+    verification = dataclasses.replace(base, threshold=float(threshold), same=base.similarity >= float(threshold))
+    return VerifyResult(verification, image_a, image_b)
+
+
+# ---- the page ---------------------------------------------------------------------------------
+page = page_preamble(
+    "Verify",
+    "Compare the largest face in each of two photos: how close the two faces are (cosine similarity) "
+    "decides whether they are the same person. No trained model is needed; with one, the score is "
+    "cohort-normalised (less fooled by faces that look like everybody), as measured best on LFW.")
+recognizer = page.recognizer
 
 default_threshold = float(round(recognizer.verify_threshold, 3))
 threshold = st.slider(
