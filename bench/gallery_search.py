@@ -1,7 +1,7 @@
 """Gallery search latency as the gallery grows: 1k, 10k and 100k enrolled embeddings.
 
 Synthetic data (random unit vectors, 5 samples per person) in a real SQLite gallery in a temporary
-folder; each query is one :meth:`GalleryIdentifier.identify` call as the Recognizer makes it,
+folder; each query is one :meth:`GallerySource.search` call as the Recognizer's decision makes it,
 so it includes the change-counter check against the database. Also reports the one-off cost of
 (re)loading the matrix after a change.
 
@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from facerec_core.gallery import GalleryIdentifier, GalleryStore, NewSample  # noqa: E402
+from facerec_core.gallery import GallerySource, GalleryStore, NewSample  # noqa: E402
 
 log = logging.getLogger("bench.gallery_search")
 
@@ -56,17 +56,17 @@ def bench_size(n_samples: int, *, dim: int, per_person: int, queries: int, batch
     with tempfile.TemporaryDirectory() as tmp:
         store = GalleryStore(Path(tmp) / "gallery.sqlite3")
         fill_s = fill(store, n_samples, dim, per_person, rng)
-        ident = GalleryIdentifier(store, "facenet", threshold=0.63)
+        source = GallerySource(store, "facenet")
         t0 = time.perf_counter()
-        ident.refresh()
+        source.refresh()
         load_s = time.perf_counter() - t0
         probes = unit_vectors(queries * batch, dim, rng).reshape(queries, batch, dim)
         for q in probes[:10]:  # warm-up
-            ident.identify(q)
+            source.search(q)
         times, cpu = np.empty(queries), np.empty(queries)
         for i, q in enumerate(probes):
             t, c = time.perf_counter(), time.thread_time()
-            result = ident.identify(q, top_k=3)
+            result = source.search(q, top_k=3)
             times[i], cpu[i] = time.perf_counter() - t, time.thread_time() - c
         assert len(result) == batch
         store.close()
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['samples']:>8} {r['people']:>7} {r['batch']:>5} {r['p50_ms']:>8.3f} {r['p99_ms']:>8.3f} "
               f"{r['max_ms']:>8.3f} {r['cpu_p50_ms']:>8.3f} {r['cpu_p99_ms']:>8.3f} {r['reload_ms']:>10.1f} "
               f"{r['fill_s']:>7.1f}")
-    print(f"wall times per query (identify, including the change check); cpu = this thread's CPU time. "
+    print(f"wall times per query (search, including the change check); cpu = this thread's CPU time. "
           f"{load['cpus']} CPUs, load average {load['loadavg_before']} → {load['loadavg_after']}")
     return 0
 

@@ -77,7 +77,7 @@ def _synthetic_gallery(dim: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]
 def ours_interactive(backbone_name: str, settings: Settings, jpeg: bytes, repeats: int) -> dict:
     from facerec_core.backbones import load_backbone
     from facerec_core.detect import FaceDetector
-    from facerec_core.identify import NearestNeighborIdentifier
+    from facerec_core.identity import NearestNeighborIdentifier
     from facerec_core.images import load_image
     from facerec_core.recognizer import Recognizer
     from facerec_core.runtime import interactive_threads

@@ -3,7 +3,6 @@ with the SHA-256 of every file. Loading checks the manifest and refuses any mism
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import logging
 import platform
@@ -15,6 +14,7 @@ from typing import Any
 import joblib
 
 from .errors import ArtifactError
+from .hashing import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -24,14 +24,6 @@ REPORT_FILE = "report.json"
 # 2: FaceNet's crop margin scales with the face; a classifier fitted to version-1 embeddings
 # (a fixed 32-pixel margin) would be fed slightly different vectors, so it is refused.
 FORMAT_VERSION = 2
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def library_versions() -> dict[str, str]:
@@ -55,7 +47,7 @@ def save_artifacts(directory: Path, identifier: Any, manifest: dict, report: dic
         manifest = {**manifest, "format_version": FORMAT_VERSION,
                     "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                     "versions": library_versions(),
-                    "files": {name: _sha256(staging / name) for name in (MODEL_FILE, REPORT_FILE)}}
+                    "files": {name: sha256_file(staging / name) for name in (MODEL_FILE, REPORT_FILE)}}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, default=_json_default) + "\n")
         directory.mkdir(parents=True, exist_ok=True)
         for name in (MODEL_FILE, REPORT_FILE, MANIFEST):  # manifest last: it vouches for the others
@@ -93,7 +85,7 @@ def load_artifacts(directory: Path, backbone: str | None = None) -> tuple[Any, d
         path = directory / name
         if not path.is_file():
             raise ArtifactError(f"{path} is missing; retrain")
-        if _sha256(path) != digest:
+        if sha256_file(path) != digest:
             raise ArtifactError(f"{path} does not match the SHA-256 in {MANIFEST} (edited or damaged); retrain")
     identifier = joblib.load(directory / MODEL_FILE)
     report = json.loads((directory / REPORT_FILE).read_text())

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .faces import UNKNOWN, Face
+from .faces import UNKNOWN, Face, display_name
 
 KNOWN_COLOUR = (46, 204, 113)
 UNKNOWN_COLOUR = (231, 76, 60)
@@ -14,7 +14,7 @@ UNIDENTIFIED_COLOUR = (52, 152, 219)
 def face_label(face: Face) -> str:
     if face.identity is None:
         return f"face {face.det_score:.2f}"
-    name = face.identity.replace("_", " ")
+    name = display_name(face.identity)
     if face.confidence is None:
         return name
     return f"{name} {face.confidence:.2f}"

@@ -169,3 +169,31 @@ def test_facenet_vggface2_offline_error(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(ModelNotFoundError, match="FACEREC_FACENET_VGGFACE2_WEIGHTS"):
         load_backbone("facenet-vggface2", Settings.from_env().replace(facenet_vggface2_weights=None))
+
+
+def test_specs_give_the_embedding_cache_keys_byte_for_byte():
+    from facerec_core.backbones.specs import SPECS, spec_for
+    from facerec_core.settings import float_precision
+
+    key = lambda name, flip, precision: spec_for(name).cache_key(flip=flip, precision=precision)  # noqa: E731
+    assert key("facenet", None, "int8") == "facenet-m32s-flip-int8"
+    assert key("facenet", False, "fp32") == "facenet-m32s"
+    assert key("facenet", None, "bf16") == "facenet-m32s-flip-bf16"
+    assert key("dlib-resnet", None, "int8") == key("dlib-resnet", False, "fp32") == "dlib-resnet"
+    assert key("dlib-resnet", True, "fp32") == "dlib-resnet-flip"
+    assert key("facenet+dlib", None, "int8") == "facenet-m32s-flip-int8+dlib-resnet"
+    fallback = float_precision("cpu")  # no int8 calibration for the 512-d releases
+    assert key("facenet-vggface2", None, "int8") == "facenet-vggface2-m0-flip" + ("" if fallback == "fp32" else f"-{fallback}")
+    assert key("facenet-casia", False, "fp32") == "facenet-casia-m0"
+    assert {s.name: s.dimension for s in SPECS.values()} == {"facenet": 128, "dlib-resnet": 128, "facenet+dlib": 256,
+                                                             "facenet-vggface2": 512, "facenet-casia": 512}
+    assert (spec_for("facenet").verify_threshold, spec_for("facenet").identify_threshold) == (0.41, 0.63)
+    assert spec_for("dlib-resnet").identify_threshold == 0.90
+
+
+def test_loaded_backbones_match_their_spec(facenet):
+    from facerec_core.backbones.specs import spec_for
+
+    spec = spec_for("facenet")
+    assert facenet.embedding_size == spec.dimension and facenet.margin == spec.margin and facenet.flip == spec.flip
+    assert facenet.cache_key == spec.cache_key(flip=facenet.flip, precision=facenet.precision)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import FacerecError
 from ..faces import Face
 from ..settings import Settings, resolve_device, resolve_precision
 from .base import Backbone, l2_normalize
@@ -56,6 +57,15 @@ def load_backbone(name: str, settings: Settings | None = None, *, device: str | 
     settings = settings or Settings.from_env()
     dev = resolve_device(device or settings.device)
     prec = resolve_precision(precision or settings.precision, dev)
+    backbone = _build(spec, settings, dev, prec, flip)
+    if backbone.embedding_size != spec.dimension:  # the spec is what caches and galleries trust
+        raise FacerecError(f"{name}: the model gives {backbone.embedding_size}-d embeddings, "
+                           f"its spec says {spec.dimension}")
+    return backbone
+
+
+def _build(spec: BackboneSpec, settings: Settings, dev: str, prec: str, flip: bool | None) -> Backbone:
+    name = spec.name
     if spec.parts:
         return ConcatBackbone([load_backbone(p, settings, device=dev, flip=flip, precision=prec) for p in spec.parts],
                               name)
@@ -70,7 +80,6 @@ def load_backbone(name: str, settings: Settings | None = None, *, device: str | 
     weights = settings.facenet_vggface2_weights if release == "vggface2" else settings.facenet_casia_weights
     return load_facenet_pytorch_release(release, weights, device=dev, flip=spec.resolve_flip(flip),
                                         precision=spec.precision(prec, dev))
-
 
 __all__ = ["Backbone", "BACKBONES", "BackboneSpec", "SPECS", "available_backbones", "load_backbone", "l2_normalize",
            "spec_for"]

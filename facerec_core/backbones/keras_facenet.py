@@ -6,7 +6,6 @@ and map its 245 weighted Keras layers onto facenet-pytorch's ``InceptionResnetV1
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelNotFoundError, WeightsIntegrityError
+from ..hashing import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +35,6 @@ EMBEDDING_SIZE = 128
 # Stage order of InceptionResnetV1; Keras layer names start with one of these.
 _STAGES = ["Conv2d_1a", "Conv2d_2a", "Conv2d_2b", "Conv2d_3b", "Conv2d_4a", "Conv2d_4b",
            "Block35", "Mixed_6a", "Block17", "Mixed_7a", "Block8", "Bottleneck"]
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def download_sdist(dest: Path) -> Path:

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from ..draw import annotate
-from ..faces import Face
+from ..faces import Face, display_name
 from ..runtime import pin_threads
 from .tracking import FacePipeline, FrameProcessor, FrameResult, VideoConfig
 
@@ -33,7 +33,7 @@ class InView:
 
     @property
     def label(self) -> str:
-        name = self.name.replace("_", " ")
+        name = display_name(self.name)
         return name if self.confidence is None else f"{name} ({self.confidence:.2f})"
 
 
