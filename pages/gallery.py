@@ -15,11 +15,12 @@ import streamlit as st
 from dashboard.page import page_preamble
 from dashboard.training_job import TrainingJob, after_training, get_training_job
 from facerec_core.errors import FacerecError
-from facerec_core.gallery import EnrollmentReport, GalleryStore, Person, enroll, gallery_path, retrain
+from facerec_core.gallery import (EnrollmentReport, GalleryStore, Person, enroll, export_bytes, gallery_path,
+                                  import_data)
 from facerec_core.images import SUPPORTED_UPLOAD_TYPES
 from facerec_core.recognizer import Recognizer
 from facerec_core.settings import Settings
-from facerec_core.training import TrainConfig
+from facerec_core.training import TrainConfig, retrain
 
 NEW_PERSON = "New person…"
 MAX_PEOPLE_SHOWN = 50
@@ -34,7 +35,7 @@ _SELECT = "gallery_select_next"
 # ---- calls into facerec_core.gallery ----------------------------------------------------------
 # Opening the store, enrolling, the callbacks that change the store and the retrain job are all
 # here, so that a change of the gallery library's API is made in one place. The sections below
-# only read through the store: people(), samples() and export_bytes().
+# only read through the store: people(), samples() and export_bytes(store).
 
 
 @st.cache_resource(show_spinner=False)
@@ -52,9 +53,10 @@ def get_gallery(settings: Settings) -> GalleryStore | None:
 
 
 def enroll_photos(store: GalleryStore, recognizer: Recognizer, name: str, photos: list[tuple[str, bytes]],
-                  notes: str | None = None, max_pixels: int | None = None) -> EnrollmentReport:
-    """Enroll ``name`` from ``(label, bytes)`` photos (what the page collects)."""
-    return enroll(store, recognizer, name, photos, notes=notes or None, max_pixels=max_pixels)
+                  notes: str | None = None) -> EnrollmentReport:
+    """Enroll ``name`` from ``(label, bytes)`` photos (what the page collects); the pixel limit is
+    the Recognizer's settings'."""
+    return enroll(store, recognizer, name, photos, notes=notes or None)
 
 
 def _delete_sample(store: GalleryStore, sample_id: int, source: str) -> None:
@@ -96,7 +98,7 @@ def _import(store: GalleryStore, backbone: str, key: str) -> None:
         flash("warning", "Choose a gallery export (.json) first.")
         return
     try:
-        r = store.import_data(upload.getvalue(), backbone)
+        r = import_data(store, upload.getvalue(), backbone)
         flash("success", f"Imported {r.people_added} new people and merged {r.people_merged}: "
                          f"{r.samples_added} samples added, {r.samples_skipped} skipped.")
     except FacerecError as exc:
@@ -105,7 +107,7 @@ def _import(store: GalleryStore, backbone: str, key: str) -> None:
 
 @st.cache_resource(show_spinner=False)
 def get_retrain_job() -> TrainingJob:
-    """The process-wide "retrain with the gallery" job (a TrainingJob running gallery.retrain)."""
+    """The process-wide "retrain with the gallery" job (a TrainingJob running training.retrain)."""
     return TrainingJob(train_fn=retrain, on_success=after_training)
 
 
@@ -184,7 +186,7 @@ def enroll_section(store: GalleryStore, recognizer: Recognizer, settings: Settin
                  key="gallery_enroll", disabled=not photos, icon=":material/person_add:"):
         try:
             with st.spinner("Checking the photos…"):
-                report = enroll_photos(store, recognizer, name, photos, notes, settings.max_image_pixels)
+                report = enroll_photos(store, recognizer, name, photos, notes)
         except FacerecError as exc:
             st.error(str(exc))
             return
@@ -256,7 +258,7 @@ def export_import_section(store: GalleryStore, backbone: str) -> None:
     st.caption(f"The export holds every {backbone} embedding and thumbnail: it is biometric data, keep it private. "
                "It can only be imported with the same backbone.")
     left, right = st.columns(2)
-    left.download_button("Export gallery (JSON)", data=lambda: store.export_bytes(backbone),
+    left.download_button("Export gallery (JSON)", data=lambda: export_bytes(store, backbone),
                          file_name=f"gallery-{backbone}.json", mime="application/json", key="gallery_export",
                          icon=":material/download:", on_click="ignore")
     key = "gallery_import_file"
