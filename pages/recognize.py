@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import json
 import logging
@@ -42,15 +41,12 @@ def _no_model_notice(recognizer: Recognizer) -> str:
 
 def _recognizer_key(recognizer: Recognizer) -> str:
     """What the faces named in a photo depend on besides the call's own arguments: detection, the
-    trained model, and the enrolled gallery (a person enrolled or forgotten changes the names).
-    The gallery counts by its samples and names, which every enrollment, deletion, rename and
-    import changes; only one sample swapped for another in between goes unseen."""
+    trained model, and the enrolled gallery (its change counter moves with every enrollment,
+    deletion, rename and import)."""
     det = recognizer.detector
     files = (recognizer.manifest or {}).get("files") or {}
     try:
-        enrolled = recognizer.gallery
-        gallery = "none" if enrolled is None else \
-            f"{len(enrolled)}|{hashlib.sha256(repr(enrolled.people).encode()).hexdigest()}"
+        gallery = "none" if recognizer.gallery is None else recognizer.gallery.generation
     except Exception:  # unreadable: recognize() itself searches what it last loaded
         log.warning("could not read the enrolled gallery", exc_info=True)
         gallery = "unreadable"

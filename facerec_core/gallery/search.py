@@ -77,6 +77,13 @@ class GallerySource:
                           self.path, exc, self.RETRY_SECONDS)
             return self._matrix
 
+    @property
+    def generation(self) -> int | None:
+        """The store's change counter at the last load (``None``: no gallery yet): anything
+        cached from a search is stale when it moves."""
+        m = self.refresh()
+        return None if m is None else m.generation
+
     def __len__(self) -> int:
         m = self.refresh()
         return 0 if m is None else len(m.X)
