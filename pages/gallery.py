@@ -8,15 +8,20 @@ and the Recognizer's gallery identifier sees every change at its next search.
 """
 from __future__ import annotations
 
+import json
+import logging
+import re
 from typing import Any
 
 import streamlit as st
 
 from dashboard.page import page_preamble
+from dashboard.plain import plain
 from dashboard.training_job import TrainingJob, after_training, get_training_job
 from facerec_core.errors import FacerecError
-from facerec_core.gallery import (EnrollmentReport, GalleryStore, Person, enroll, export_bytes, gallery_path,
-                                  import_data)
+from facerec_core.gallery import (EnrollmentReport, GalleryStore, Person, Sample, enroll, export_bytes, gallery_path,
+                                  import_data, thumbnail_problem)
+from facerec_core.gallery.checks import MAX_NAME_LENGTH, MAX_NOTES_LENGTH
 from facerec_core.images import SUPPORTED_UPLOAD_TYPES
 from facerec_core.recognizer import Recognizer
 from facerec_core.settings import Settings
@@ -24,12 +29,25 @@ from facerec_core.training import TrainConfig, retrain
 
 NEW_PERSON = "New person…"
 MAX_PEOPLE_SHOWN = 50
+MAX_PROBLEMS_SHOWN = 10
 _FLASH = "gallery_flash"
 _NONCE = "gallery_nonce"
 _SNAPSHOTS = "gallery_snapshots"
 _CONFIRM = "gallery_confirm_delete"
 _REPORT = "gallery_last_report"
 _SELECT = "gallery_select_next"
+
+log = logging.getLogger(__name__)
+
+
+def plain_file(name: str) -> str:
+    """:func:`~dashboard.plain.plain` for a file name, with its dots left readable: ``plain`` puts
+    everything on one line, and a dot is Markdown only in a list marker at the start of a line
+    ("1."), which stays escaped."""
+    escaped = plain(name)
+    marker = re.match(r"\d+\\\.", escaped)
+    head = marker.group(0) if marker else ""
+    return head + escaped[len(head):].replace("\\.", ".")
 
 
 # ---- calls into facerec_core.gallery ----------------------------------------------------------
@@ -48,8 +66,14 @@ def get_gallery(settings: Settings) -> GalleryStore | None:
     try:
         return _open_gallery(str(gallery_path(settings)))
     except FacerecError as exc:
-        st.error(f"The gallery could not be opened: {exc}")
+        st.error(f"The gallery could not be opened: {plain(exc)}")
         return None
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _problems(_store: GalleryStore, path: str, generation: int) -> list[str]:
+    """The store's quick health check, run again only when the store changes."""
+    return _store.check(quick=True)
 
 
 def enroll_photos(store: GalleryStore, recognizer: Recognizer, name: str, photos: list[tuple[str, bytes]],
@@ -62,17 +86,17 @@ def enroll_photos(store: GalleryStore, recognizer: Recognizer, name: str, photos
 def _delete_sample(store: GalleryStore, sample_id: int, source: str) -> None:
     try:
         store.delete_sample(sample_id)
-        flash("success", f"Deleted the sample {source}.")
+        flash("success", f"Deleted the sample {plain_file(source)}.")
     except FacerecError as exc:
-        flash("error", str(exc))
+        flash("error", plain(exc))
 
 
 def _rename(store: GalleryStore, person_id: int, key: str) -> None:
     try:
         person = store.rename_person(person_id, st.session_state.get(key, ""))
-        flash("success", f"Renamed to {person.name}.")
+        flash("success", f"Renamed to {plain(person.name)}.")
     except FacerecError as exc:
-        flash("error", str(exc))
+        flash("error", plain(exc))
 
 
 def _save_notes(store: GalleryStore, person_id: int, key: str) -> None:
@@ -80,16 +104,16 @@ def _save_notes(store: GalleryStore, person_id: int, key: str) -> None:
         store.set_notes(person_id, st.session_state.get(key, ""))
         flash("success", "Notes saved.")
     except FacerecError as exc:
-        flash("error", str(exc))
+        flash("error", plain(exc))
 
 
 def _delete_person(store: GalleryStore, person_id: int, name: str) -> None:
     st.session_state.pop(_CONFIRM, None)
     try:
         removed = store.delete_person(person_id)
-        flash("success", f"Forgot {name} and {removed} sample(s).")
+        flash("success", f"Forgot {plain(name)} and {removed} sample(s).")
     except FacerecError as exc:
-        flash("error", str(exc))
+        flash("error", plain(exc))
 
 
 def _import(store: GalleryStore, backbone: str, key: str) -> None:
@@ -102,7 +126,18 @@ def _import(store: GalleryStore, backbone: str, key: str) -> None:
         flash("success", f"Imported {r.people_added} new people and merged {r.people_merged}: "
                          f"{r.samples_added} samples added, {r.samples_skipped} skipped.")
     except FacerecError as exc:
-        flash("error", f"Import refused: {exc}")
+        flash("error", f"Import refused: {plain(exc)}")
+
+
+def _export(store: GalleryStore, backbone: str) -> bytes:
+    """The export, made when Download is pressed. A refused export (e.g. a gallery too large for
+    one file) downloads as a small JSON document saying why, rather than a server traceback and
+    Streamlit's "Failed to generate file"; importing it is refused as "not a gallery export"."""
+    try:
+        return export_bytes(store, backbone)
+    except FacerecError as exc:
+        log.warning("gallery page: export refused: %s", exc)
+        return json.dumps({"error": f"the gallery was not exported: {exc}"}, indent=1).encode("utf-8")
 
 
 @st.cache_resource(show_spinner=False)
@@ -113,7 +148,8 @@ def get_retrain_job() -> TrainingJob:
 
 # ---- per-session state ------------------------------------------------------------------------
 def flash(kind: str, message: str) -> None:
-    """Queue a message to show at the top of the next run (callbacks cannot draw)."""
+    """Queue a message to show at the top of the next run (callbacks cannot draw). ``message`` is
+    Markdown: user-supplied parts of it must have gone through :func:`plain`."""
     st.session_state.setdefault(_FLASH, []).append((kind, message))
 
 
@@ -136,15 +172,16 @@ def show_report(report: EnrollmentReport) -> None:
     """One line per photo, then the total."""
     for o in report.outcomes:
         if o.status == "added":
-            st.success(f"**{o.source}**: added", icon=":material/check_circle:")
+            st.success(f"**{plain_file(o.source)}**: added", icon=":material/check_circle:")
         elif o.status == "duplicate":
-            st.info(f"**{o.source}**: skipped, {o.reason}", icon=":material/content_copy:")
+            st.info(f"**{plain_file(o.source)}**: skipped, {plain(o.reason)}", icon=":material/content_copy:")
         else:
-            st.error(f"**{o.source}**: refused. {o.reason}", icon=":material/block:")
+            st.error(f"**{plain_file(o.source)}**: refused. {plain(o.reason)}", icon=":material/block:")
     if report.added:
-        st.success(f"{report.summary()}. {report.name} is recognized from now on.", icon=":material/how_to_reg:")
+        st.success(f"{plain(report.summary())}. {plain(report.name)} is recognized from now on.",
+                   icon=":material/how_to_reg:")
     elif report.person is None:
-        st.warning(f"Nothing was stored for {report.name}: every photo was refused.", icon=":material/warning:")
+        st.warning(f"Nothing was stored for {plain(report.name)}: every photo was refused.", icon=":material/warning:")
 
 
 def enroll_section(store: GalleryStore, recognizer: Recognizer, settings: Settings) -> None:
@@ -161,8 +198,8 @@ def enroll_section(store: GalleryStore, recognizer: Recognizer, settings: Settin
     notes = None
     if choice == NEW_PERSON:
         cols = st.columns(2)
-        name = cols[0].text_input("Name", key="gallery_new_name", max_chars=100)
-        notes = cols[1].text_input("Notes (optional)", key="gallery_new_notes")
+        name = cols[0].text_input("Name", key="gallery_new_name", max_chars=MAX_NAME_LENGTH)
+        notes = cols[1].text_input("Notes (optional)", key="gallery_new_notes", max_chars=MAX_NOTES_LENGTH)
     else:
         name = choice
     st.caption("Each photo must show exactly one face, large (at least 40 px) and sharp. Three to five photos "
@@ -188,7 +225,7 @@ def enroll_section(store: GalleryStore, recognizer: Recognizer, settings: Settin
             with st.spinner("Checking the photos…"):
                 report = enroll_photos(store, recognizer, name, photos, notes)
         except FacerecError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
             return
         st.session_state[_REPORT] = report
         if report.added or report.duplicates:  # start fresh; keep refused uploads so they can be fixed
@@ -202,39 +239,62 @@ def enroll_section(store: GalleryStore, recognizer: Recognizer, settings: Settin
         show_report(report)
 
 
+def show_thumbnail(sample: Sample) -> None:
+    """The sample's face, or a placeholder when the stored bytes are not a JPEG/PNG that decodes
+    (an older import could store anything): one bad row never stops the page."""
+    if not sample.thumbnail:
+        return
+    if thumbnail_problem(sample.thumbnail) is None:
+        try:
+            st.image(sample.thumbnail, width=96)
+            return
+        except Exception as exc:  # whatever the image library raises for it, the page goes on
+            log.warning("gallery page: sample %d's thumbnail cannot be drawn (%s)", sample.id, type(exc).__name__)
+    st.caption(":material/broken_image: thumbnail cannot be shown")
+
+
 def person_panel(store: GalleryStore, person: Person, backbone: str) -> None:
     """Samples (thumbnails, delete), rename, notes and delete-with-confirmation for one person."""
-    with st.expander(f"**{person.name}** · {person.samples} sample{'s' if person.samples != 1 else ''}"):
+    with st.expander(f"**{plain(person.name)}** · {person.samples} sample{'s' if person.samples != 1 else ''}"):
         samples = store.samples(person.id)
         if not samples:
             st.caption("No samples: this person cannot be recognized. Add photos in Enroll above.")
         cols = st.columns(6)
         for i, sample in enumerate(samples):
             with cols[i % 6]:
-                if sample.thumbnail:
-                    st.image(sample.thumbnail, width=96)
-                other = "" if sample.backbone == backbone else f" ({sample.backbone})"
-                st.caption(f"{sample.source}{other} · {sample.det_score:.2f}")
+                show_thumbnail(sample)
+                other = "" if sample.backbone == backbone else f" ({plain(sample.backbone)})"
+                st.caption(f"{plain_file(sample.source)}{other} · {sample.det_score:.2f}")
                 st.button("Delete", key=f"gallery_del_sample_{sample.id}", on_click=_delete_sample,
                           args=(store, sample.id, sample.source), icon=":material/delete:", type="tertiary")
         left, right = st.columns(2)
         rename_key = f"gallery_rename_{person.id}"
-        left.text_input("Name", value=person.name, key=rename_key, max_chars=100)
+        left.text_input("Name", value=person.name, key=rename_key, max_chars=MAX_NAME_LENGTH)
         left.button("Rename", key=f"gallery_rename_btn_{person.id}", on_click=_rename,
                     args=(store, person.id, rename_key))
         notes_key = f"gallery_notes_{person.id}"
-        right.text_input("Notes", value=person.notes, key=notes_key)
+        right.text_input("Notes", value=person.notes, key=notes_key, max_chars=MAX_NOTES_LENGTH)
         right.button("Save notes", key=f"gallery_notes_btn_{person.id}", on_click=_save_notes,
                      args=(store, person.id, notes_key))
         if st.session_state.get(_CONFIRM) == person.id:
-            st.warning(f"Delete **{person.name}** and all {person.samples} samples? This cannot be undone.")
+            st.warning(f"Delete **{plain(person.name)}** and all {person.samples} samples? This cannot be undone.")
             yes, no = st.columns(2)
             yes.button("Yes, delete", key=f"gallery_confirm_{person.id}", type="primary",
                        on_click=_delete_person, args=(store, person.id, person.name))
             no.button("Cancel", key=f"gallery_cancel_{person.id}", on_click=_set_state, args=(_CONFIRM, None))
         else:
-            st.button(f"Delete {person.name}…", key=f"gallery_delete_{person.id}", on_click=_set_state,
+            st.button(f"Delete {plain(person.name)}…", key=f"gallery_delete_{person.id}", on_click=_set_state,
                       args=(_CONFIRM, person.id), icon=":material/person_remove:")
+
+
+def health_section(store: GalleryStore) -> None:
+    """What the store's health check found (damaged or refused rows, look-alike names), if anything."""
+    problems = _problems(store, str(store.path), store.generation())
+    if problems:
+        lines = [f"- {plain(p)}" for p in problems[:MAX_PROBLEMS_SHOWN]]
+        if len(problems) > MAX_PROBLEMS_SHOWN:
+            lines.append(f"- and {len(problems) - MAX_PROBLEMS_SHOWN} more (GalleryStore.check() lists them all)")
+        st.warning("The gallery needs attention:\n\n" + "\n".join(lines), icon=":material/healing:")
 
 
 def people_section(store: GalleryStore, backbone: str) -> None:
@@ -258,7 +318,7 @@ def export_import_section(store: GalleryStore, backbone: str) -> None:
     st.caption(f"The export holds every {backbone} embedding and thumbnail: it is biometric data, keep it private. "
                "It can only be imported with the same backbone.")
     left, right = st.columns(2)
-    left.download_button("Export gallery (JSON)", data=lambda: export_bytes(store, backbone),
+    left.download_button("Export gallery (JSON)", data=lambda: _export(store, backbone),
                          file_name=f"gallery-{backbone}.json", mime="application/json", key="gallery_export",
                          icon=":material/download:", on_click="ignore")
     key = "gallery_import_file"
@@ -286,7 +346,7 @@ def retrain_section(settings: Settings) -> None:
             st.progress(status.fraction, text=f"{stage.name if stage else 'starting'} ({status.elapsed:.0f} s)")
             st.button("Refresh", key="gallery_retrain_refresh")
         elif status.error:
-            st.error(f"Retraining stopped: {status.error}")
+            st.error(f"Retraining stopped: {plain(status.error)}")
         elif status.report:
             g = status.report.get("gallery", {})
             st.success(f"Retrained with {g.get('people', 0)} enrolled people ({g.get('samples', 0)} samples).")
@@ -297,7 +357,7 @@ page = page_preamble(
     "Gallery",
     lambda settings: "People enrolled here are named on the Recognize and Live Webcam pages from the moment they "
                      "are added, next to the people the trained model knows. The gallery lives in "
-                     f"`{settings.data_dir}` and survives restarts.")
+                     f"{plain(settings.data_dir)} and survives restarts.")
 settings, recognizer = page.settings, page.recognizer
 store = get_gallery(settings)
 if store is None:
@@ -308,6 +368,7 @@ backbone = recognizer.backbone.name
 how = "the trained model's calibrated threshold" if recognizer.has_model else "no trained model yet"
 st.caption(f"Backbone {backbone}. A face is named when its similarity to a person's closest sample reaches "
            f"{recognizer.threshold:.3f} ({how}); everyone else is *unknown*.")
+health_section(store)
 enroll_section(store, recognizer, settings)
 st.divider()
 people_section(store, backbone)

@@ -1,8 +1,12 @@
 """The enrolled-people gallery: enrolled people are recognised a moment after enrollment, without
 retraining, and survive restarts.
 
-- :mod:`.store`: :class:`GalleryStore`, one private SQLite file (schema, migrations, records).
-- :mod:`.transfer`: the export/import format (``facerec-gallery`` version 1) and its specification.
+- :mod:`.store`: :class:`GalleryStore`, one private SQLite file; :mod:`.schema`: its tables and
+  migrations; :mod:`.health`: what :meth:`GalleryStore.check` finds.
+- :mod:`.checks`: what is accepted (names, compared by :func:`name_key`; notes; embeddings of the
+  backbone's size; JPEG/PNG thumbnails), for every write.
+- :mod:`.transfer`: the export/import format (``facerec-gallery`` version 1), its specification
+  and its limits.
 - :mod:`.enroll`: photos → one good face each → stored samples (:func:`enroll`).
 - :mod:`.search`: the gallery as an identity source (:class:`GallerySource`), which
   :meth:`facerec_core.recognizer.Recognizer.load` searches beside the trained model.
@@ -10,14 +14,16 @@ retraining, and survive restarts.
 This package uses :mod:`facerec_core.identity`, faces and images; never the recognizer or training.
 """
 from ..errors import EnrollmentError, GalleryError, PersonNotFoundError
+from .checks import clean_name, name_key, thumbnail_problem
 from .enroll import EnrollmentPolicy, EnrollmentReport, FacePipeline, enroll, face_thumbnail, image_hash, prepare_sample
 from .records import GalleryMatrix, ImportReport, NewSample, Person, Sample, SampleOutcome
 from .search import GallerySource
-from .store import DUPLICATE_COSINE, GALLERY_FILE, SCHEMA_VERSION, GalleryStore, clean_name, gallery_path
+from .store import DUPLICATE_COSINE, GALLERY_FILE, SCHEMA_VERSION, GalleryStore, gallery_path
 from .transfer import EXPORT_FORMAT, EXPORT_VERSION, export_bytes, export_data, export_file, import_data, import_file
 
 __all__ = ["DUPLICATE_COSINE", "EXPORT_FORMAT", "EXPORT_VERSION", "EnrollmentError", "EnrollmentPolicy",
            "EnrollmentReport", "FacePipeline", "GALLERY_FILE", "GalleryError", "GalleryMatrix", "GallerySource",
            "GalleryStore", "ImportReport", "NewSample", "Person", "PersonNotFoundError", "SCHEMA_VERSION", "Sample",
            "SampleOutcome", "clean_name", "enroll", "export_bytes", "export_data", "export_file", "face_thumbnail",
-           "gallery_path", "image_hash", "import_data", "import_file", "prepare_sample"]
+           "gallery_path", "image_hash", "import_data", "import_file", "name_key", "prepare_sample",
+           "thumbnail_problem"]

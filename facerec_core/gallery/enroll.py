@@ -19,8 +19,9 @@ from ..errors import EnrollmentError, FacerecError
 from ..faces import Face
 from ..identity.decide import MIN_IDENTIFY_DET_SCORE, MIN_IDENTIFY_FACE_SIZE
 from ..images import ImageInput, describe
+from .checks import clean_name, safe_source
 from .records import NewSample, Person, SampleOutcome
-from .store import DUPLICATE_COSINE, GalleryStore, clean_name
+from .store import DUPLICATE_COSINE, GalleryStore
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +152,9 @@ def prepare_sample(pipeline: FacePipeline, source: ImageInput, *, name: str | No
 
 
 def _short_source(label: str) -> str:
-    """A file name rather than a full path (the store keeps no more about the original)."""
-    return Path(label).name if ("/" in label or os.sep in label) and not label.startswith("<") else label
+    """A file name rather than a full path (the store keeps no more about the original), made
+    storable (:func:`~.checks.safe_source`: a photo is never refused for its file name)."""
+    return safe_source(Path(label).name if ("/" in label or os.sep in label) and not label.startswith("<") else label)
 
 
 def enroll(store: GalleryStore, pipeline: FacePipeline, name: str, sources: Iterable[ImageInput | tuple[str, ImageInput]], *,

@@ -45,6 +45,7 @@ class GallerySource:
         self._matrix: GalleryMatrix | None = None
         self._lock = threading.Lock()
         self._retry_at = 0.0
+        self._warned = False
 
     @classmethod
     def for_settings(cls, settings: Settings, backbone: str | None = None) -> "GallerySource":
@@ -98,6 +99,12 @@ class GallerySource:
         m = self.refresh()
         X = np.atleast_2d(np.asarray(X, dtype=np.float32))
         if m is None or not m.names:
+            return np.zeros((len(X), 0), np.float32), []
+        if X.shape[1] != m.X.shape[1]:  # probes of another backbone: no opinion rather than a crash
+            if not self._warned:
+                self._warned = True
+                log.error("gallery %s: probes have %d values but its %s samples %d; the gallery is not searched",
+                          self.path, X.shape[1], self.backbone, m.X.shape[1])
             return np.zeros((len(X), 0), np.float32), []
         return per_person_max(similarities(X, m.X), m.starts), m.names
 

@@ -6,13 +6,8 @@
 
 Storage
 -------
-Tables (schema version in ``PRAGMA user_version``; :data:`MIGRATIONS` upgrade older files):
-
-- ``people(id, name UNIQUE NOCASE, notes, created, updated)``
-- ``samples(id, person_id → people ON DELETE CASCADE, backbone, dim, embedding BLOB (float32
-  little-endian, unit length), det_score, source, content_hash, thumbnail BLOB (JPEG of the face),
-  created)``
-- ``meta(key, value)``: ``generation`` is bumped by triggers on every change to either table.
+Tables, migrations and the name key: :mod:`.schema`. What is accepted (names, text, embeddings,
+thumbnails): :mod:`.checks`, for every write.
 
 Every write runs in one ``BEGIN IMMEDIATE`` transaction, so a crash mid-enrollment leaves either
 the whole enrollment or none of it. The file (and SQLite's ``-wal``/``-shm`` companions, which
@@ -22,10 +17,10 @@ originals are never kept, only a small face thumbnail.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import logging
 import os
-import re
 import sqlite3
 import threading
 from pathlib import Path
@@ -34,69 +29,25 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from ..errors import GalleryError, PersonNotFoundError
-from ..faces import UNKNOWN
 from ..settings import Settings
+from .checks import (MAX_NOTES_LENGTH, MAX_SOURCE_LENGTH, backbone_dimension, check_content_hash, check_thumbnail,
+                     clean_name, clean_text, embedding_blob, lookup_key, name_key, unit_rows)
+from .health import listing, store_problems
 from .records import GalleryMatrix, ImportReport, NewSample, Person, Sample, SampleOutcome
+from .schema import MIGRATIONS, SCHEMA_VERSION, register_functions
 
 log = logging.getLogger(__name__)
 
 GALLERY_FILE = "gallery.sqlite3"
-MAX_NAME_LENGTH = 100
 DUPLICATE_COSINE = 0.995
 """A sample this similar to one already stored for the same person is a duplicate."""
 
-# Each migration takes the schema from version i to i + 1; applied in one transaction each.
-MIGRATIONS: list[list[str]] = [
-    [
-        """CREATE TABLE people (
-               id INTEGER PRIMARY KEY,
-               name TEXT NOT NULL UNIQUE COLLATE NOCASE,
-               notes TEXT NOT NULL DEFAULT '',
-               created TEXT NOT NULL,
-               updated TEXT NOT NULL)""",
-        """CREATE TABLE samples (
-               id INTEGER PRIMARY KEY,
-               person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
-               backbone TEXT NOT NULL,
-               dim INTEGER NOT NULL CHECK (dim > 0),
-               embedding BLOB NOT NULL,
-               det_score REAL NOT NULL,
-               source TEXT NOT NULL DEFAULT '',
-               content_hash TEXT,
-               thumbnail BLOB,
-               created TEXT NOT NULL,
-               CHECK (length(embedding) = 4 * dim))""",
-        "CREATE INDEX samples_person ON samples(person_id)",
-        "CREATE INDEX samples_backbone ON samples(backbone, person_id)",
-        "CREATE INDEX samples_hash ON samples(content_hash)",
-        "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
-        "INSERT INTO meta(key, value) VALUES ('generation', 0)",
-        *[f"""CREATE TRIGGER {table}_{event.lower()}_bump AFTER {event} ON {table}
-              BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END"""
-          for table in ("people", "samples") for event in ("INSERT", "UPDATE", "DELETE")],
-    ],
-]
-SCHEMA_VERSION = len(MIGRATIONS)
+__all__ = ["DUPLICATE_COSINE", "GALLERY_FILE", "MIGRATIONS", "SCHEMA_VERSION", "GalleryStore", "clean_name",
+           "embedding_blob", "gallery_path", "utc_now"]
 
 
 def utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def clean_name(name: str) -> str:
-    """Validate and normalise a display name (trimmed, single spaces); raises :class:`GalleryError`."""
-    if not isinstance(name, str):
-        raise GalleryError(f"a name must be text, not {type(name).__name__}")
-    cleaned = re.sub(r"\s+", " ", name).strip()
-    if not cleaned:
-        raise GalleryError("a name is required")
-    if len(cleaned) > MAX_NAME_LENGTH:
-        raise GalleryError(f"the name is too long ({len(cleaned)} characters, at most {MAX_NAME_LENGTH})")
-    if any(ord(c) < 32 or ord(c) == 127 for c in cleaned):
-        raise GalleryError("the name contains control characters")
-    if cleaned.casefold() == UNKNOWN:
-        raise GalleryError(f"{cleaned!r} is reserved for faces that match nobody; choose another name")
-    return cleaned
 
 
 def gallery_path(settings: Settings) -> Path:
@@ -104,27 +55,25 @@ def gallery_path(settings: Settings) -> Path:
     return Path(settings.data_dir) / GALLERY_FILE
 
 
-def embedding_blob(embedding: np.ndarray) -> tuple[bytes, int]:
-    vec = np.asarray(embedding, dtype="<f4").reshape(-1)
-    if vec.size == 0 or not np.isfinite(vec).all():
-        raise GalleryError("an embedding must be a non-empty vector of finite numbers")
-    norm = float(np.linalg.norm(vec))
-    if abs(norm - 1.0) > 1e-3:
-        raise GalleryError(f"an embedding must have unit length (norm {norm:.4f})")
-    return vec.tobytes(), int(vec.size)
-
-
 def _create_private_file(path: Path) -> None:
-    """Create ``path`` with mode 0600 if missing (before SQLite opens it with its own mode)."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-        os.close(fd)
+    """Create ``path`` with mode 0600 if missing (before SQLite opens it with its own mode);
+    raises :class:`GalleryError` when its folder cannot be made or the path is not a file."""
+    if path.exists() and not path.is_file():
+        raise GalleryError(f"cannot open the gallery {path}: it is not a file (a folder or device is in the way); "
+                           "move it, or point FACEREC_DATA_DIR elsewhere")
+    try:
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+            os.close(fd)
+    except (FileExistsError, NotADirectoryError):
+        raise GalleryError(f"cannot create the gallery {path}: a file is in the way of its folder {path.parent}; "
+                           "FACEREC_DATA_DIR (--data-dir) must be a folder") from None
+    except OSError as exc:
+        raise GalleryError(f"cannot create the gallery {path}: {exc.strerror or exc}; FACEREC_DATA_DIR "
+                           "(--data-dir) must be a folder you can write") from None
     with contextlib.suppress(OSError):
         os.chmod(path, 0o600)
-
-
-
 
 
 class GalleryStore:
@@ -141,6 +90,7 @@ class GalleryStore:
     def __init__(self, path: str | os.PathLike, *, timeout: float = 30.0) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
+        self._reported: set[int] = set()  # bad samples already logged
         _create_private_file(self.path)
         try:
             self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
@@ -148,6 +98,7 @@ class GalleryStore:
         except sqlite3.Error as exc:
             raise GalleryError(f"cannot open the gallery {self.path}: {exc}") from None
         self._conn.row_factory = sqlite3.Row
+        register_functions(self._conn)
         try:
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             self._conn.execute("PRAGMA foreign_keys = ON")
@@ -243,7 +194,8 @@ class GalleryStore:
         return [self._person(r) for r in rows]
 
     def find_person(self, key: str | int) -> Person | None:
-        """The person with this name (case-insensitive) or id, or ``None``."""
+        """The person with this name (compared by :func:`~.checks.name_key`: case, Unicode
+        normalisation and width do not matter) or id, or ``None``."""
         with self._lock:
             return self._find(self._conn, key)
 
@@ -252,7 +204,7 @@ class GalleryStore:
         if isinstance(key, (int, np.integer)):
             row = conn.execute(sql + "WHERE p.id = ?", (int(key),)).fetchone()
         else:
-            row = conn.execute(sql + "WHERE p.name = ?", (re.sub(r"\s+", " ", str(key)).strip(),)).fetchone()
+            row = conn.execute(sql + "WHERE p.name_key = ?", (lookup_key(str(key)),)).fetchone()
         return None if row is None else self._person(row)
 
     def person(self, key: str | int) -> Person:
@@ -265,14 +217,17 @@ class GalleryStore:
 
     def create_person(self, name: str, notes: str = "") -> Person:
         """Enroll a new name with no samples yet; raises :class:`GalleryError` if it exists."""
-        name = clean_name(name)
+        name, notes = clean_name(name), clean_text(notes, "notes", MAX_NOTES_LENGTH, multiline=True)
         with self._write() as conn:
             if self._find(conn, name) is not None:
                 raise GalleryError(f"{name!r} is already enrolled")
-            now = utc_now()
-            pid = conn.execute("INSERT INTO people(name, notes, created, updated) VALUES (?, ?, ?, ?)",
-                               (name, notes or "", now, now)).lastrowid
-            return self._find(conn, pid)
+            return self._find(conn, self._insert_person(conn, name, notes))
+
+    @staticmethod
+    def _insert_person(conn: sqlite3.Connection, name: str, notes: str, created: str | None = None) -> int:
+        now = utc_now()
+        return conn.execute("INSERT INTO people(name, name_key, notes, created, updated) VALUES (?, ?, ?, ?, ?)",
+                            (name, name_key(name), notes, created or now, now)).lastrowid
 
     def rename_person(self, key: str | int, new_name: str) -> Person:
         """Change a display name (refused when another person has it)."""
@@ -282,13 +237,15 @@ class GalleryStore:
             other = self._find(conn, new_name)
             if other is not None and other.id != person.id:
                 raise GalleryError(f"cannot rename {person.name!r}: {new_name!r} is already enrolled")
-            conn.execute("UPDATE people SET name = ?, updated = ? WHERE id = ?", (new_name, utc_now(), person.id))
+            conn.execute("UPDATE people SET name = ?, name_key = ?, updated = ? WHERE id = ?",
+                         (new_name, name_key(new_name), utc_now(), person.id))
             return self._find(conn, person.id)
 
     def set_notes(self, key: str | int, notes: str) -> Person:
+        notes = clean_text(notes, "notes", MAX_NOTES_LENGTH, multiline=True)
         with self._write() as conn:
             person = self._require(conn, key)
-            conn.execute("UPDATE people SET notes = ?, updated = ? WHERE id = ?", (notes or "", utc_now(), person.id))
+            conn.execute("UPDATE people SET notes = ?, updated = ? WHERE id = ?", (notes, utc_now(), person.id))
             return self._find(conn, person.id)
 
     def delete_person(self, key: str | int) -> int:
@@ -344,8 +301,10 @@ class GalleryStore:
     def _add_samples(self, conn: sqlite3.Connection, name: str, samples: Sequence[NewSample], *,
                      notes: str | None, create: bool, duplicate_cosine: float,
                      created: str | None = None) -> tuple[Person | None, list[SampleOutcome]]:
-        """The body of :meth:`add_samples`, inside the caller's write transaction."""
-        prepared = [(s, *embedding_blob(s.embedding)) for s in samples]
+        """The body of :meth:`add_samples`, inside the caller's write transaction. Every sample is
+        checked (:mod:`.checks`) before anything is written."""
+        prepared = [self._prepare(s) for s in samples]
+        notes = None if notes is None else clean_text(notes, "notes", MAX_NOTES_LENGTH, multiline=True)
         outcomes: list[SampleOutcome] = []
         person = self._find(conn, name)
         if person is None and not create:
@@ -361,12 +320,11 @@ class GalleryStore:
             outcome = self._duplicate(conn, pid, sample, own[sample.backbone], duplicate_cosine)
             if outcome is None:
                 if pid is None:  # a new person is created with their first accepted sample
-                    pid = conn.execute("INSERT INTO people(name, notes, created, updated) VALUES (?, ?, ?, ?)",
-                                       (name, notes or "", created or now, now)).lastrowid
+                    pid = self._insert_person(conn, name, notes or "", created)
                 sid = conn.execute(
                     "INSERT INTO samples(person_id, backbone, dim, embedding, det_score, source, content_hash, "
                     "thumbnail, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (pid, sample.backbone, dim, blob, float(sample.det_score), sample.source or "",
+                    (pid, sample.backbone, dim, blob, float(sample.det_score), sample.source,
                      sample.content_hash, sample.thumbnail, sample.created or now)).lastrowid
                 own[sample.backbone].append(np.frombuffer(blob, dtype="<f4"))
                 outcome = SampleOutcome(sample.source, "added", "", sid)
@@ -377,6 +335,18 @@ class GalleryStore:
             else:
                 conn.execute("UPDATE people SET updated = ? WHERE id = ?", (now, pid))
         return (self._find(conn, pid) if pid is not None else None), outcomes
+
+    @staticmethod
+    def _prepare(sample: NewSample) -> tuple[NewSample, bytes, int]:
+        """``sample`` checked, with its embedding as stored bytes; raises :class:`GalleryError`."""
+        blob, dim = embedding_blob(sample.embedding, backbone_dimension(sample.backbone))
+        score = float(sample.det_score)
+        if not 0.0 <= score <= 1.0:  # also refuses NaN
+            raise GalleryError(f"a detection score must be between 0 and 1, not {score!r}")
+        sample = dataclasses.replace(sample, det_score=score, thumbnail=check_thumbnail(sample.thumbnail),
+                                     content_hash=check_content_hash(sample.content_hash),
+                                     source=clean_text(sample.source, "source", MAX_SOURCE_LENGTH))
+        return sample, blob, dim
 
     @staticmethod
     def _duplicate(conn: sqlite3.Connection, pid: int | None, sample: NewSample, own: list[np.ndarray],
@@ -400,26 +370,37 @@ class GalleryStore:
     # -- search data --------------------------------------------------------------------------
 
     def matrix(self, backbone: str) -> GalleryMatrix:
-        """Every ``backbone`` sample as one float32 matrix grouped by person, with the generation
-        it was read at (one consistent snapshot)."""
+        """Every searchable ``backbone`` sample as one float32 matrix grouped by person, with the
+        generation it was read at (one consistent snapshot). Rows search cannot use (not the
+        backbone's size, not finite, not unit length: left by an older version or a hand-edited
+        file) are skipped and logged once by id, never by value; :meth:`check` lists them."""
+        dim = backbone_dimension(backbone)
         with self._read() as conn:
             generation = int(conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
             rows = conn.execute(
                 "SELECT s.id, s.person_id, p.name, s.dim, s.embedding FROM samples s "
                 "JOIN people p ON p.id = s.person_id WHERE s.backbone = ? ORDER BY s.person_id, s.id",
                 (backbone,)).fetchall()
-        if not rows:
-            return GalleryMatrix(generation, np.zeros((0, 0), np.float32), [], np.zeros(0, np.intp),
-                                 np.zeros(0, np.int64), np.zeros(0, np.int64))
-        dims = {r[3] for r in rows}
-        if len(dims) != 1:
-            raise GalleryError(f"{self.path}: {backbone} samples have different sizes {sorted(dims)}")
-        X = np.frombuffer(b"".join(r[4] for r in rows), dtype="<f4").reshape(len(rows), dims.pop())
-        person_ids = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
-        starts = np.flatnonzero(np.r_[True, person_ids[1:] != person_ids[:-1]])
-        names = [rows[i][2] for i in starts]
-        return GalleryMatrix(generation, np.ascontiguousarray(X, dtype=np.float32), names, starts,
-                             person_ids, np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
+        sized = [r for r in rows if r[3] == dim and isinstance(r[4], bytes) and len(r[4]) == 4 * dim]
+        X = np.frombuffer(b"".join(r[4] for r in sized), dtype="<f4").reshape(len(sized), dim)
+        good = unit_rows(X)
+        kept = [r for r, ok in zip(sized, good) if ok]
+        if len(kept) < len(rows):
+            X = X[good]
+            self._report_skipped(backbone, sorted({r[0] for r in rows} - {r[0] for r in kept}))
+        person_ids = np.fromiter((r[1] for r in kept), dtype=np.int64, count=len(kept))
+        starts = np.flatnonzero(np.r_[True, person_ids[1:] != person_ids[:-1]]) if kept else np.zeros(0, np.intp)
+        return GalleryMatrix(generation, np.ascontiguousarray(X, dtype=np.float32), [kept[i][2] for i in starts],
+                             starts, person_ids, np.fromiter((r[0] for r in kept), dtype=np.int64, count=len(kept)))
+
+    def _report_skipped(self, backbone: str, sample_ids: list[int]) -> None:
+        with self._lock:
+            new = [i for i in sample_ids if i not in self._reported]
+            self._reported.update(new)
+        if new:
+            log.warning("gallery %s: %d %s samples skipped by search (not %d finite values of unit length): "
+                        "%s; GalleryStore.check() lists them, delete them on the Gallery page", self.path,
+                        len(new), backbone, backbone_dimension(backbone), listing(new))
 
     def training_samples(self, backbone: str) -> tuple[np.ndarray, list[str]]:
         """``(embeddings, names)`` of every ``backbone`` sample, for ``train_lfw(extra_samples=…)``."""
@@ -443,22 +424,12 @@ class GalleryStore:
 
     # -- health -------------------------------------------------------------------------------
 
-    def check(self) -> list[str]:
+    def check(self, *, quick: bool = False) -> list[str]:
         """Problems found by SQLite's integrity and foreign-key checks and our own invariants
-        (empty when the store is healthy)."""
-        problems = []
+        (:mod:`.health`; empty when the store is healthy). ``quick`` uses SQLite's quick check and
+        looks at thumbnails' first bytes only (for a page that shows the result)."""
         with self._read() as conn:
-            result = [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
-            if result != ["ok"]:
-                problems += [f"integrity: {r}" for r in result]
-            problems += [f"foreign key: sample {r[1]} in {r[0]}" for r in conn.execute("PRAGMA foreign_key_check")]
-            bad = conn.execute("SELECT COUNT(*) FROM samples WHERE length(embedding) != 4 * dim").fetchone()[0]
-            if bad:
-                problems.append(f"{bad} samples with a damaged embedding")
-            for backbone, n in conn.execute("SELECT backbone, COUNT(DISTINCT dim) FROM samples GROUP BY backbone"):
-                if n > 1:
-                    problems.append(f"{backbone} samples have {n} different sizes")
-        return problems
+            return store_problems(conn, quick=quick)
 
     def add_people(self, entries: Iterable[dict[str, Any]], *,
                    duplicate_cosine: float = DUPLICATE_COSINE) -> ImportReport:
@@ -470,13 +441,12 @@ class GalleryStore:
             for entry in entries:
                 name = clean_name(entry["name"])
                 existed = self._find(conn, name) is not None
+                notes = clean_text(entry.get("notes"), "notes", MAX_NOTES_LENGTH, multiline=True)
                 person, outcomes = self._add_samples(conn, name, entry["samples"],
-                                                     notes=None if existed else entry.get("notes", ""), create=True,
+                                                     notes=None if existed else notes, create=True,
                                                      duplicate_cosine=duplicate_cosine, created=entry.get("created"))
                 if person is None and not existed and not entry["samples"]:  # exported without samples
-                    now = utc_now()
-                    conn.execute("INSERT INTO people(name, notes, created, updated) VALUES (?, ?, ?, ?)",
-                                 (name, entry.get("notes", ""), entry.get("created") or now, now))
+                    self._insert_person(conn, name, notes, entry.get("created"))
                 report.people_merged += existed
                 report.people_added += not existed and (person is not None or not entry["samples"])
                 report.samples_added += sum(o.status == "added" for o in outcomes)

@@ -130,12 +130,16 @@ def test_two_sessions_enroll_and_recognize_at_once(tmp_path):
 
 
 WRITER = textwrap.dedent("""
+    import io
     import sys
     import numpy as np
+    from PIL import Image
     from facerec_core.gallery import GalleryStore, NewSample
     store = GalleryStore(sys.argv[1])
     rng = np.random.default_rng(int(sys.argv[2]))
-    thumb = bytes(rng.integers(0, 256, 4000, dtype=np.uint8))
+    buffer = io.BytesIO()  # a real thumbnail: the store decodes every one it is given
+    Image.fromarray(rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)).save(buffer, format="JPEG")
+    thumb = buffer.getvalue()
     i = 0
     while True:
         X = rng.normal(size=(25, 128)).astype(np.float32)
