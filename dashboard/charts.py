@@ -1,5 +1,6 @@
 """Plotly figures for the Dataset Explorer and Model Metrics pages, cached with ``st.cache_data``
-(inputs are small frames/dicts)."""
+(inputs are small frames/dicts). Names (LFW folders, a report's people) go through
+:func:`dashboard.plain.plotly_text`: Plotly would draw the HTML tags in them."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,6 +9,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from dashboard.plain import plotly_text
 from facerec_core.faces import display_name
 
 
@@ -27,7 +29,7 @@ def images_per_person_histogram(counts: pd.Series, min_images: int) -> go.Figure
 @st.cache_data(show_spinner=False)
 def long_tail_figure(counts: pd.Series, top: int = 30) -> go.Figure:
     head = counts.head(top)
-    fig = px.bar(x=[display_name(n) for n in head.index], y=head.to_numpy(),
+    fig = px.bar(x=[plotly_text(display_name(n)) for n in head.index], y=head.to_numpy(),
                  labels={"x": "", "y": "images"})
     fig.update_layout(margin=dict(t=30, b=10), height=360, xaxis_tickangle=-45)
     return fig
@@ -36,6 +38,7 @@ def long_tail_figure(counts: pd.Series, top: int = 30) -> go.Figure:
 @st.cache_data(show_spinner=False)
 def embedding_scatter(frame: pd.DataFrame, method: str) -> go.Figure:
     # Marker shapes only when some faces were assumed rather than detected (else a noisy legend).
+    frame = frame.assign(person=frame["person"].map(plotly_text), thumbnail=frame["thumbnail"].map(plotly_text))
     fig = px.scatter(frame, x="x", y="y", color="person", symbol="face" if frame["face"].nunique() > 1 else None,
                      color_discrete_sequence=px.colors.qualitative.Dark24 + px.colors.qualitative.Light24,
                      hover_name="person", hover_data={"thumbnail": True, "x": False, "y": False, "face": True})
@@ -61,6 +64,7 @@ def accuracy_by_train_images_figure(grouped: pd.DataFrame) -> go.Figure:
 @st.cache_data(show_spinner=False)
 def confusion_figure(pairs: pd.DataFrame) -> go.Figure:
     """Heat map of the most frequent (true, predicted) mistakes."""
+    pairs = pairs.assign(true=pairs["true"].map(plotly_text), predicted=pairs["predicted"].map(plotly_text))
     matrix = pairs.pivot_table(index="true", columns="predicted", values="count", aggfunc="sum", fill_value=0)
     fig = px.imshow(matrix, text_auto=True, color_continuous_scale="Reds", aspect="auto",
                     labels={"x": "predicted as", "y": "true person", "color": "test images"})

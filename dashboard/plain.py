@@ -9,10 +9,13 @@ makes the browser fetch a URL of the sender's choosing, ``[x](http://...)`` is a
 a heading. :func:`plain` turns any such string into Markdown that shows exactly its text.
 
 Where a widget that shows plain text fits (``st.text``, ``st.code``, ``st.dataframe`` cells,
-``st.json``), use it instead; use :func:`plain` for a string inside Markdown.
+``st.json``), use it instead; use :func:`plain` for a string inside Markdown, and :func:`code` for
+one shown as inline code (a folder, a setting). Plotly reads its own pseudo-HTML (``<b>``,
+``<a href>``, ``<br>``) in every label: :func:`plotly_text` is for names in charts.
 """
 from __future__ import annotations
 
+import html
 import re
 import string
 import unicodedata
@@ -42,6 +45,10 @@ def _join(match: re.Match) -> str:
     return (match.group(1) or match.group(2)) + WORD_JOINER
 
 
+def _flat(text: object) -> str:
+    return "" if text is None else _SPACES.sub(" ", _controls_to_spaces(str(text))).strip()
+
+
 def plain(text: object) -> str:
     """``text`` (``str()`` of any object; ``None`` is empty) as Markdown that Streamlit shows as
     exactly that text: every ASCII punctuation character backslash-escaped, line breaks, tabs and
@@ -52,7 +59,25 @@ def plain(text: object) -> str:
     >>> plain("# Ann*")
     '\\\\# Ann\\\\*'
     """
-    if text is None:
+    return _JOINED.sub(_join, _ESCAPED.sub(r"\\\1", _flat(text)))
+
+
+def code(text: object) -> str:
+    """``text`` as a Markdown inline code span, shown literally in a monospace font: fenced by
+    more backticks than any run inside it (CommonMark), on one line.
+
+    >>> code("a `b` c")
+    '``a `b` c``'
+    """
+    flat = _flat(text)
+    if not flat:
         return ""
-    flat = _SPACES.sub(" ", _controls_to_spaces(str(text))).strip()
-    return _JOINED.sub(_join, _ESCAPED.sub(r"\\\1", flat))
+    fence = "`" * (max(map(len, re.findall("`+", flat)), default=0) + 1)
+    pad = " " if flat[0] == "`" or flat[-1] == "`" else ""  # CommonMark strips one space each side
+    return f"{fence}{pad}{flat}{pad}{fence}"
+
+
+def plotly_text(text: object) -> str:
+    """``text`` for a Plotly label, legend or hover text, shown as it is: ``&``, ``<`` and ``>`` as
+    entities (Plotly draws ``<b>``, ``<i>``, ``<br>`` and ``<a href>`` in any text), on one line."""
+    return html.escape(_flat(text), quote=False)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from dashboard.plain import plain
 from facerec_core.errors import FacerecError
 from facerec_core.settings import Settings
 
@@ -51,7 +52,7 @@ def get_recognizer(settings: Settings | None = None) -> Recognizer | None:
     try:
         return _load_recognizer(settings or get_settings())
     except FacerecError as exc:
-        st.error(f"The face models could not be loaded: {exc}")
+        st.error(f"The face models could not be loaded: {plain(exc)}")
         return None
 
 

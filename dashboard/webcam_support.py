@@ -15,7 +15,9 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from facerec_core.video import LiveProcessor
+from dashboard.plain import plain
+from facerec_core.faces import UNKNOWN, display_name
+from facerec_core.video import InView, LiveProcessor
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,18 @@ def rtc_configuration(environ: dict[str, str] | None = None, secret: Any = None)
     except IceConfigError as exc:
         log.warning("ignoring ICE servers: %s", exc)
         return {"iceServers": []}, f"{exc}. Using no ICE servers (local network only)."
+
+
+def in_view_line(person: InView) -> str:
+    """The "in view" panel's Markdown line for one face on screen: a coloured dot (green: named,
+    red: unknown, blue: nobody could be named), the name as plain text, how long in view."""
+    colour = "green" if person.known else "red" if person.name == UNKNOWN else "blue"
+    return f":{colour}[●] **{plain(person.label)}** · {person.seconds:.0f} s"
+
+
+def recently_seen_lines(recently_seen: dict[str, float]) -> list[str]:
+    """The "recently seen" list, one Markdown list item per name (as plain text) with its age."""
+    return [f"- {plain(display_name(name))} ({age:.0f} s ago)" for name, age in recently_seen.items()]
 
 
 def make_video_callback(live: LiveProcessor) -> Callable:

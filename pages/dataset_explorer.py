@@ -8,6 +8,7 @@ import streamlit as st
 from dashboard import charts
 from dashboard.data import lfw_people
 from dashboard.page import page_preamble
+from dashboard.plain import plain
 from facerec_core.embeddings import extract_embeddings
 from facerec_core.errors import DatasetError, FacerecError
 from facerec_core.faces import display_name
@@ -79,7 +80,7 @@ if settings.lfw_dir is None:
 try:
     people = lfw_people(str(settings.lfw_dir))
 except DatasetError as exc:
-    st.error(f"The LFW folder cannot be used: {exc}", icon=":material/folder_off:")
+    st.error(f"The LFW folder cannot be used: {plain(exc)}", icon=":material/folder_off:")
     st.stop()
 counts = image_counts(people)
 
@@ -91,7 +92,7 @@ overview[0].metric("Images", f"{int(counts.sum()):,}")
 overview[1].metric("People", f"{len(counts):,}")
 overview[2].metric("People with one image", f"{singles:,}", help="They can be tested against but not learned")
 overview[3].metric("Most images of one person", f"{int(counts.iloc[0]):,}",
-                   help=display_name(counts.index[0]))
+                   help=plain(display_name(counts.index[0])))
 
 min_images = st.slider("Keep people with at least N images", 1, 100, 2, key="explorer_min_images",
                        help="The original design trained on everyone with 2 or more images")
@@ -118,7 +119,7 @@ query = st.text_input("Name", placeholder="e.g. powell, serena, tony blair", key
 if query:
     matches = search_people(counts.index, query)
     if not matches:
-        st.info(f"Nobody in LFW matches “{query}”.")
+        st.info(f"Nobody in LFW matches “{plain(query)}”.")
     else:
         person = st.selectbox(f"{len(matches)} match{'es' if len(matches) != 1 else ''}", matches,
                               format_func=lambda n: f"{display_name(n)} ({counts[n]} images)",
@@ -126,7 +127,7 @@ if query:
         paths = people[person]
         shown = paths[:30]
         # Captions: the image number, as LFW's protocol files cite it (Colin_Powell_0001.jpg → 0001).
-        st.image(shown, width=110, caption=[p.rsplit("_", 1)[-1].split(".")[0] for p in shown])
+        st.image(shown, width=110, caption=[plain(p.rsplit("_", 1)[-1].split(".")[0]) for p in shown])
         if len(paths) > len(shown):
             st.caption(f"The first {len(shown)} of {len(paths)} images.")
 
@@ -149,7 +150,7 @@ if st.session_state.get("explorer_map"):
             done / max(1, total), text=f"Embedding new photos: {done}/{total}"))
     except FacerecError as exc:
         bar.empty()
-        st.error(f"The embeddings could not be computed: {exc}")
+        st.error(f"The embeddings could not be computed: {plain(exc)}")
         st.stop()
     bar.empty()
     usable = emb.usable

@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard.data import artifacts_fingerprint, lfw_people, model_report
 from dashboard.page import page_preamble
+from dashboard.plain import code, plain
 from dashboard.training_job import CANCELLED, CANCELLING, DONE, FAILED, TrainingStatus, get_training_job
 from facerec_core.artifacts import read_manifest
 from facerec_core.errors import ArtifactError, DatasetError
@@ -23,16 +24,17 @@ def _manifest(artifacts_dir: str, fingerprint: str | None) -> dict:
     return read_manifest(Path(artifacts_dir))
 
 
-def model_manifest(settings: Settings) -> dict | None:
-    """The manifest of the trained model, or ``None`` when there is none (or it is unreadable)."""
+def model_manifest(settings: Settings) -> tuple[dict | None, str | None]:
+    """The manifest of the trained model (``None`` when there is none, or it is unreadable) and,
+    when there is one that cannot be read, why."""
     fingerprint = artifacts_fingerprint(settings.artifacts_dir)
     if fingerprint is None:
-        return None
+        return None, None
     try:
-        return _manifest(str(settings.artifacts_dir), fingerprint)
+        return _manifest(str(settings.artifacts_dir), fingerprint), None
     except ArtifactError as exc:
         log.warning("%s", exc)
-        return None
+        return None, str(exc)
 
 
 def runtime_summary(settings: Settings) -> str:
@@ -45,8 +47,8 @@ def runtime_summary(settings: Settings) -> str:
         device = resolve_device(settings.device)
         precision = resolve_precision(settings.precision, device)
     except ValueError as exc:
-        return f"Device settings cannot be used: {exc}"
-    return (f"Runs on **{device}** (setting `{settings.device}`), embeddings in {precision}, "
+        return f"Device settings cannot be used: {plain(exc)}"
+    return (f"Runs on **{plain(device)}** (setting {code(settings.device)}), embeddings in {plain(precision)}, "
             f"{interactive_threads(settings.threads)} thread(s) per request, {settings.workers} worker "
             "process(es) for bulk work. Change with FACEREC_DEVICE, FACEREC_PRECISION, FACEREC_THREADS "
             "and FACEREC_WORKERS.")
@@ -80,13 +82,14 @@ st.markdown(
     "Nothing leaves this machine.")
 
 # ---- the model --------------------------------------------------------------------------------
-manifest = model_manifest(settings)
+manifest, unreadable = model_manifest(settings)
 st.subheader("The model")
 if manifest:
     metrics = manifest.get("metrics", {})
     data = manifest.get("training_data", {})
     cols = st.columns(5)
-    cols[0].metric("Backbone", manifest.get("backbone", "?"))
+    # Metric values are Markdown too: what the manifest says is shown as plain text.
+    cols[0].metric("Backbone", plain(manifest.get("backbone", "?")))
     cols[1].metric("People known", _count(manifest.get("classes", data.get("people"))))
     cols[2].metric("Accuracy", _percent(metrics.get("accuracy")), help="Closed-set, held-out 20% split")
     cols[3].metric("Weighted F1", _percent(metrics.get("weighted_f1")))
@@ -94,28 +97,31 @@ if manifest:
     if view2 is not None:
         cols[4].metric("LFW verification", _percent(view2), help="View-2 pairs, 10 folds")
     else:
-        cols[4].metric("Identifier", str(manifest.get("identifier", "?")).upper())
-    st.caption(f"Trained {_when(manifest.get('created'))} on {_count(data.get('images'))} images of "
-               f"{_count(data.get('people'))} people ({data.get('source', 'LFW')}, at least "
-               f"{data.get('min_images', '?')} images each). Models live in `{settings.artifacts_dir}`.")
+        cols[4].metric("Identifier", plain(str(manifest.get("identifier", "?")).upper()))
+    st.caption(f"Trained {plain(_when(manifest.get('created')))} on {_count(data.get('images'))} images of "
+               f"{_count(data.get('people'))} people ({plain(data.get('source', 'LFW'))}, at least "
+               f"{plain(data.get('min_images', '?'))} images each). Models live in {code(settings.artifacts_dir)}.")
     # The recognizer refuses a model it cannot trust or use; say so here rather than let it go quiet.
     try:
         model_report(settings)
         if manifest.get("backbone") != settings.backbone:
-            st.warning(f"This model was trained with the `{manifest.get('backbone')}` backbone but the dashboard "
-                       f"uses `{settings.backbone}` (FACEREC_BACKBONE), so faces will not be named: retrain, or "
-                       "restart with the model's backbone.", icon=":material/warning:")
+            st.warning(f"This model was trained with the {plain(manifest.get('backbone'))} backbone but the "
+                       f"dashboard uses {plain(settings.backbone)} (FACEREC_BACKBONE), so faces will not be named: "
+                       "retrain, or restart with the model's backbone.", icon=":material/warning:")
     except ArtifactError as exc:
-        st.warning(f"The trained model cannot be used: {exc}", icon=":material/warning:")
+        st.warning(f"The trained model cannot be used: {plain(exc)}", icon=":material/warning:")
     st.markdown("**What next**")
     links = st.columns(4)
     links[0].page_link("pages/recognize.py", label="Recognize faces in photos", icon=":material/photo_camera:")
     links[1].page_link("pages/verify.py", label="Compare two photos", icon=":material/compare:")
     links[2].page_link("pages/model_metrics.py", label="How good is it?", icon=":material/monitoring:")
     links[3].page_link("pages/dataset_explorer.py", label="Explore the data", icon=":material/dataset:")
+elif unreadable:
+    st.warning(f"The trained model cannot be used: {plain(unreadable)}. Train a new one below.",
+               icon=":material/warning:")
 else:
     st.info(
-        f"**No trained model yet** (nothing in `{settings.artifacts_dir}`). Faces can still be detected "
+        f"**No trained model yet** (nothing in {code(settings.artifacts_dir)}). Faces can still be detected "
         "and two photos compared, but nobody can be named until a model is trained on LFW: use the "
         "training panel below, or run `python -m facerec_core train --lfw-dir PATH` and reload this page.",
         icon=":material/info:")
@@ -132,7 +138,7 @@ else:
     try:
         people = lfw_people(str(settings.lfw_dir))
     except DatasetError as exc:
-        lfw_error = f"The LFW folder cannot be used: {exc}"
+        lfw_error = f"The LFW folder cannot be used: {plain(exc)}"
 
 
 def _render_status(status: TrainingStatus) -> None:
@@ -141,10 +147,10 @@ def _render_status(status: TrainingStatus) -> None:
         label = "Cancelling…" if status.state == CANCELLING else "Training"
         if stage is not None:
             counts = f" {stage.done:,}/{stage.total:,}" if stage.total else ""
-            label = f"{label}: stage {len(status.stages)}, {stage.name}{counts}"
+            label = f"{label}: stage {len(status.stages)}, {plain(stage.name)}{counts}"
         st.progress(status.fraction, text=f"{label} ({status.elapsed:.0f} s)")
         if len(status.stages) > 1:
-            st.caption("Done: " + " → ".join(s.name for s in status.stages[:-1]))
+            st.caption("Done: " + " → ".join(plain(s.name) for s in status.stages[:-1]))
     elif status.state == DONE:
         report = status.report or {}
         chosen = report.get("chosen_identifier")
@@ -152,9 +158,9 @@ def _render_status(status: TrainingStatus) -> None:
         st.success(f"Training finished in {status.elapsed:.0f} s: {report.get('data', {}).get('people', '?')} "
                    f"people, accuracy {_percent(accuracy)}. The new model is in use.", icon=":material/check:")
     elif status.state == CANCELLED:
-        st.warning(f"Training was cancelled ({status.error}). The previous model, if any, is unchanged.")
+        st.warning(f"Training was cancelled ({plain(status.error)}). The previous model, if any, is unchanged.")
     elif status.state == FAILED:
-        st.error(f"Training failed: {status.error}")
+        st.error(f"Training failed: {plain(status.error)}")
 
 
 @st.fragment(run_every=1.0)
@@ -185,7 +191,7 @@ with panel:
         _progress_panel()
     else:
         counts = sorted((len(p) for p in people.values()), reverse=True)
-        st.markdown(f"LFW at `{settings.lfw_dir}`: {sum(counts):,} images of {len(counts):,} people. "
+        st.markdown(f"LFW at {code(settings.lfw_dir)}: {sum(counts):,} images of {len(counts):,} people. "
                     "A small model (a few people with many photos) trains in a minute or two; the full "
                     "protocol (everyone with 2+ images) takes much longer on a CPU.")
         c1, c2, c3 = st.columns(3)

@@ -9,8 +9,9 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from dashboard.page import page_preamble
-from dashboard.webcam_support import make_ended_callback, make_video_callback, rtc_configuration
-from facerec_core.faces import display_name
+from dashboard.plain import plain
+from dashboard.webcam_support import (in_view_line, make_ended_callback, make_video_callback, recently_seen_lines,
+                                      rtc_configuration)
 from facerec_core.recognizer import Recognizer
 from facerec_core.video import LiveProcessor, LiveStatus, VideoConfig
 
@@ -57,12 +58,12 @@ def show_status(status: LiveStatus, playing: bool) -> None:
     """The "in view" panel: who is on camera now, who was recently, rates, problems."""
     st.subheader("In view")
     if status.state == "error" and status.message:
-        st.error(status.message)
+        st.error(plain(status.message))
     if not playing:
         st.caption("Camera off. Press **Start** under the video to begin.")
         return
     if status.state == "ended" and status.message:
-        st.warning(status.message)
+        st.warning(plain(status.message))
         return
     if status.frames == 0:
         st.caption("Waiting for the first video frame…")
@@ -73,8 +74,7 @@ def show_status(status: LiveStatus, playing: bool) -> None:
     with st.container(key="in_view_now"):
         if status.in_view:
             for person in status.in_view:
-                colour = "green" if person.known else "red" if person.name == "unknown" else "blue"
-                st.markdown(f":{colour}[●] **{person.label}** · {person.seconds:.0f} s")
+                st.markdown(in_view_line(person))
         else:
             st.caption("Nobody in view.")
     c1, c2 = st.columns(2)
@@ -86,8 +86,7 @@ def show_status(status: LiveStatus, playing: bool) -> None:
                    f"{status.dropped} of {status.frames} frames were skipped rather than queued.")
     if status.recently_seen:
         st.markdown("**Recently seen**")
-        st.markdown("\n".join(f"- {display_name(name)} ({age:.0f} s ago)"
-                              for name, age in status.recently_seen.items()))
+        st.markdown("\n".join(recently_seen_lines(status.recently_seen)))
 
 
 # ---- the page ---------------------------------------------------------------------------------
@@ -116,7 +115,7 @@ live.update_config(VideoConfig(threshold=float(threshold), min_face_size=int(min
                                detect_every=int(detect_every), mirror=bool(mirror)))
 rtc, ice_problem = rtc_configuration()
 if ice_problem:
-    st.warning(ice_problem, icon=":material/warning:")
+    st.warning(plain(ice_problem), icon=":material/warning:")
 
 video_col, panel_col = st.columns([3, 2], gap="large")
 with video_col:

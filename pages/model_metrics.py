@@ -10,6 +10,7 @@ import streamlit as st
 from dashboard import charts
 from dashboard.data import model_report
 from dashboard.page import page_preamble
+from dashboard.plain import code, plain
 from facerec_core.errors import ArtifactError
 from facerec_core.evaluate import ORIGINAL_DESIGN
 
@@ -24,7 +25,7 @@ def comparison_table(report: dict, original: dict) -> pd.DataFrame:
     columns = {"Original design": original}
     chosen = report.get("chosen_identifier")
     for kind, metrics in (report.get("identifiers") or {}).items():
-        label = f"Ours: {kind.upper()}" + (" (deployed)" if kind == chosen else "")
+        label = f"Ours: {plain(kind.upper())}" + (" (deployed)" if kind == chosen else "")  # st.table: Markdown
         columns[label] = metrics or {}
     rows = []
     for key, label in METRIC_LABELS.items():
@@ -150,7 +151,7 @@ def split_open_set(open_set: dict) -> OpenSetView:
         elif key == "at_calibrated_threshold" and isinstance(value, dict):
             for k, v in value.items():
                 if isinstance(v, (int, float)):
-                    label = _AT_THRESHOLD.get(k, k.replace("_", " "))
+                    label = _AT_THRESHOLD.get(k, plain(k.replace("_", " ")))
                     at_threshold[label] = _format(v, "rate" if k in _AT_THRESHOLD else _guess_kind(k, v))
             if isinstance(value.get("far"), (int, float)) and isinstance(value.get("dir"), (int, float)):
                 point = (float(value["far"]), float(value["dir"]))
@@ -160,13 +161,13 @@ def split_open_set(open_set: dict) -> OpenSetView:
             if value:
                 tables[_TABLES[key]] = value
         elif key == "calibration" and isinstance(value, str):
-            notes.append(f"Threshold calibration: {value}.")
+            notes.append(f"Threshold calibration: {plain(value)}.")
         elif key == "merged_names" and isinstance(value, list):
             if value:
-                merged = "; ".join(" = ".join(str(n) for n in group) for group in value if isinstance(group, list))
+                merged = "; ".join(" = ".join(plain(n) for n in group) for group in value if isinstance(group, list))
                 notes.append(f"LFW files some people under two names; these were treated as one person: {merged}.")
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            headline[key.replace("_", " ")] = _format(value, _guess_kind(key, value))
+            headline[plain(key.replace("_", " "))] = _format(value, _guess_kind(key, value))
         else:
             other[key] = value
     return OpenSetView(headline, at_threshold, curve, point, tables, notes, other)
@@ -178,17 +179,19 @@ settings = page_preamble("Model Metrics", needs_recognizer=False).settings
 try:
     manifest, report = model_report(settings)
 except ArtifactError as exc:
-    st.info(f"**No metrics to show yet.** {exc}", icon=":material/monitoring:")
+    st.info(f"**No metrics to show yet.** {plain(exc)}", icon=":material/monitoring:")
     st.page_link("pages/home.py", label="Train a model on the Home page", icon=":material/home:")
     st.stop()
 
 data = report.get("data") or {}
 protocol = report.get("protocol") or {}
-st.caption(f"Held-out evaluation: {data.get('test_images', '?')} test images of {data.get('people', '?')} people "
-           f"(stratified {1 - float(protocol.get('test_size', 0.2)):.0%}/{float(protocol.get('test_size', 0.2)):.0%} "
-           f"split, seed {protocol.get('seed', '?')}, people with ≥ {protocol.get('min_images', '?')} images"
-           + (f", top {protocol['max_people']} people" if protocol.get("max_people") else "")
-           + (f", first {protocol['max_images']} images each" if protocol.get("max_images") else "") + ").")
+test_size = protocol.get("test_size", 0.2)
+split = f"{1 - test_size:.0%}/{test_size:.0%}" if isinstance(test_size, (int, float)) else plain(test_size)
+st.caption(f"Held-out evaluation: {plain(data.get('test_images', '?'))} test images of "
+           f"{plain(data.get('people', '?'))} people (stratified {split} split, seed {plain(protocol.get('seed', '?'))}, "
+           f"people with ≥ {plain(protocol.get('min_images', '?'))} images"
+           + (f", top {plain(protocol['max_people'])} people" if protocol.get("max_people") else "")
+           + (f", first {plain(protocol['max_images'])} images each" if protocol.get("max_images") else "") + ").")
 
 # ---- the headline table -----------------------------------------------------------------------
 st.subheader("Against the original design")
@@ -296,7 +299,7 @@ rows = {
     "trained": manifest.get("created"),
     "training time": f"{report.get('seconds', '?')} s",
 }
-st.table(pd.DataFrame({"value": ["–" if v is None else str(v) for v in rows.values()]}, index=list(rows)))
+st.table(pd.DataFrame({"value": ["–" if v is None else plain(v) for v in rows.values()]}, index=list(rows)))
 with st.expander("Full manifest"):
     st.json(manifest, expanded=False)
-st.caption(f"Read from `{settings.artifacts_dir}`. Metrics: " + ", ".join(METRIC_LABELS.values()) + ".")
+st.caption(f"Read from {code(settings.artifacts_dir)}. Metrics: " + ", ".join(METRIC_LABELS.values()) + ".")

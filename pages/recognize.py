@@ -12,6 +12,7 @@ import streamlit as st
 from PIL import Image
 
 from dashboard.page import page_preamble
+from dashboard.plain import plain
 from facerec_core.draw import annotate
 from facerec_core.errors import ImageError
 from facerec_core.faces import Face, display_name
@@ -87,7 +88,8 @@ class ImageResult:
         return annotate(self.image, self.faces)
 
     def summary(self) -> str:
-        """One line for people: ``2 faces: Colin Powell (0.83), unknown``."""
+        """One line of Markdown for people: ``2 faces: **Colin Powell** (0.83), unknown`` (names as
+        plain text: they come from the gallery and the model)."""
         if not self.faces:
             return "No face found."
         plural = "s" if len(self.faces) != 1 else ""
@@ -95,7 +97,7 @@ class ImageResult:
             return f"{len(self.faces)} face{plural} found (no trained model or enrolled people to name them)."
         parts = []
         for face in self.faces:
-            label = display_name(face.identity)
+            label = plain(display_name(face.identity))
             if face.is_known and face.confidence is not None:
                 label = f"**{label}** ({face.confidence:.2f})"
             parts.append(label)
@@ -138,12 +140,13 @@ def recognize_image(recognizer: Recognizer, name: str, data: bytes, *, threshold
 
 def show_result(index: int, result: ImageResult) -> None:
     with st.container(border=True):
-        st.markdown(f"#### {result.name}")
+        name = plain(result.name)  # an uploaded file's name, and messages that quote it: plain text
+        st.markdown(f"#### {name}")
         if not result.ok:
-            st.error(f"**{result.name}** could not be read: {result.error}", icon=":material/broken_image:")
+            st.error(f"**{name}** could not be read: {plain(result.error)}", icon=":material/broken_image:")
             return
         if not result.faces:
-            st.warning(f"No face found in **{result.name}**. Try a lower minimum face size, or a sharper photo "
+            st.warning(f"No face found in **{name}**. Try a lower minimum face size, or a sharper photo "
                        "in which faces are larger and face the camera.", icon=":material/face_retouching_off:")
             st.image(result.image, width=min(480, result.image.shape[1]))
             return
@@ -199,7 +202,7 @@ if not photos:
     st.stop()
 
 for i, (name, data) in enumerate(photos):
-    with st.spinner(f"Finding faces in {name}…"):
+    with st.spinner(f"Finding faces in {plain(name)}…"):
         result = recognize_image(recognizer, name, data, threshold=threshold, min_face_size=min_face_size,
                                  max_pixels=settings.max_image_pixels)
     show_result(i, result)

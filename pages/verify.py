@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard.page import page_preamble
+from dashboard.plain import plain
 from facerec_core.draw import annotate
 from facerec_core.errors import FacerecError
 from facerec_core.images import SUPPORTED_UPLOAD_TYPES, load_image
@@ -80,8 +81,8 @@ with st.spinner("Comparing…"):
     result = verify_photos(recognizer, photos[0].getvalue(), photos[1].getvalue(), threshold=threshold,
                            name_a=photos[0].name, name_b=photos[1].name)
 if result.error:
-    st.error(f"These photos cannot be compared: {result.error}. Each photo needs one clearly visible face "
-             f"(first: {photos[0].name}, second: {photos[1].name}).", icon=":material/error:")
+    st.error(f"These photos cannot be compared: {plain(result.error)}. Each photo needs one clearly visible face "
+             f"(first: {plain(photos[0].name)}, second: {plain(photos[1].name)}).", icon=":material/error:")
     st.stop()
 
 v = result.verification

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import contextlib
+import http.server
 import io
 import os
+import re
 import socket
+import string
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -15,10 +19,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dashboard.plain import WORD_JOINER
 from facerec_core.settings import Settings
 
 SETTINGS_ENV = ("FACEREC_LFW_DIR", "FACEREC_LFW_PROTOCOL_DIR", "FACEREC_ARTIFACTS_DIR", "FACEREC_CACHE_DIR",
                 "FACEREC_DATA_DIR", "FACEREC_MODELS_DIR", "FACEREC_DEVICE")
+
+
+def shown(markdown: str) -> str:
+    """The text a browser shows for Markdown made by :func:`dashboard.plain.plain` (AppTest holds
+    the Markdown source): backslash escapes resolved, word joiners invisible."""
+    return re.sub(r"\\([" + re.escape(string.punctuation) + "])", r"\1", markdown).replace(WORD_JOINER, "")
 
 
 def settings_env(settings: Settings, *, with_lfw: bool = True) -> dict[str, str]:
@@ -106,12 +117,12 @@ def _wait_healthy(url: str, process: subprocess.Popen, log_file: Path, timeout: 
 
 
 @contextlib.contextmanager
-def streamlit_server(env: dict[str, str], log_file: Path):
-    """``streamlit run streamlit_app.py`` on a free port; yields its URL. Afterwards the server log
-    must hold no traceback."""
+def streamlit_server(env: dict[str, str], log_file: Path, app: Path = PROJECT_ROOT / "streamlit_app.py"):
+    """``streamlit run`` of ``app`` (the dashboard unless told) on a free port; yields its URL.
+    Afterwards the server log must hold no traceback."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "streamlit_app.py"),
+    command = [sys.executable, "-m", "streamlit", "run", str(app),
                "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
                "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     with open(log_file, "w") as out:
@@ -144,3 +155,34 @@ def chromium_page(extra_args: list[str], viewport: dict[str, int]):
             yield page
         finally:
             browser.close()
+
+
+# ---- a local server that counts what browsers fetch from it (hostile-name tests) -------------
+class _CountingHandler(http.server.BaseHTTPRequestHandler):
+    PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+                        "0000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        self.server.paths.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(self.PNG)))
+        self.end_headers()
+        self.wfile.write(self.PNG)
+
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def counting_server():
+    """An HTTP server on 127.0.0.1 that records every request path; yields ``(port, paths)``."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), _CountingHandler)
+    server.paths = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], server.paths
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.app.conftest import shown
+
 APP_FILE = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
 TIMEOUT = 180
 PAGES = ["pages/home.py", "pages/recognize.py", "pages/verify.py", "pages/dataset_explorer.py",
@@ -51,7 +53,9 @@ def open_page(page: str) -> AppTest:
 
 
 def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
+    """What the elements show: their Markdown with escapes resolved (names and messages are
+    escaped by dashboard.plain)."""
+    return "\n".join(shown(str(e.value)) for e in elements)
 
 
 def frame_with_column(at: AppTest, column: str):
