@@ -302,9 +302,19 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except FacerecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except FacerecError as exc:  # bad input or settings: the message names the problem and the fix
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except (InterruptedError, KeyboardInterrupt):
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug or an input nothing above foresaw: one line, the traceback with -v only
+        if args.verbose:
+            log.exception("unexpected error")
+        print(f"error: unexpected {type(exc).__name__}: {_one_line(exc)} (run with -v for the details)",
+              file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())

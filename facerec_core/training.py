@@ -7,8 +7,10 @@ deployed identifier is then refitted on every image of the kept people.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Callable
@@ -18,6 +20,7 @@ from sklearn.model_selection import train_test_split
 
 from .artifacts import save_artifacts
 from .embeddings import extract_embeddings
+from .errors import FacerecError
 from .evaluate import (ORIGINAL_DESIGN, closed_set_metrics, open_set_metrics, per_person_report,
                        roc_curve_points, verification_10fold, verification_10fold_normalized)
 from .gallery.store import GalleryStore
@@ -30,6 +33,13 @@ log = logging.getLogger(__name__)
 
 StageFn = Callable[[str, int, int], None]
 IDENTIFIERS = ("svm", "nn")
+# The SVM's hyperparameter search is cross-validated in this many folds (SVMIdentifier's cv).
+SEARCH_FOLDS = 3
+
+
+class TrainingError(FacerecError, ValueError):
+    """The chosen data cannot be trained on (too few people, or too few images per person for
+    the held-out split and the SVM's search); the message says which setting to change."""
 
 
 @dataclasses.dataclass
@@ -54,6 +64,74 @@ def _stage(on_stage: StageFn | None, name: str, done: int = 0, total: int = 0) -
     log.info("%s %s", name, f"{done}/{total}" if total else "")
     if on_stage is not None:
         on_stage(name, done, total)
+
+
+def check_config(config: TrainConfig) -> None:
+    """Refuse settings no training can use, before anything is embedded. Raises TrainingError."""
+    problems = []
+    if not (isinstance(config.min_images, int) and config.min_images >= 1):
+        problems.append(f"--min-images must be 1 or more, not {config.min_images!r}")
+    for flag, value in (("--max-people", config.max_people), ("--max-images", config.max_images),
+                        ("--max-unknowns", config.max_unknowns)):
+        if value is not None and not (isinstance(value, int) and value >= 0):
+            problems.append(f"{flag} must be 0 (no limit) or more, not {value!r}")
+    if not 0 < config.test_size < 1:
+        problems.append(f"the test share must be between 0 and 1, not {config.test_size!r}")
+    if not 0 < config.target_far < 1:
+        problems.append(f"--far must be between 0 and 1, not {config.target_far!r}")
+    if config.identifier not in ("auto", *IDENTIFIERS):
+        problems.append(f"unknown identifier {config.identifier!r}: choose svm, nn or auto")
+    if problems:
+        raise TrainingError("; ".join(problems))
+
+
+def images_needed(test_size: float) -> int:
+    """The fewest images per person with which the stratified split puts everyone in both parts
+    and leaves the SVM's search ``SEARCH_FOLDS`` training images of each person."""
+    m = 2
+    while m * test_size < 1 or m - math.ceil(m * test_size) < SEARCH_FOLDS:
+        m += 1
+    return m
+
+
+def _more_images(config: TrainConfig) -> str:
+    need = images_needed(config.test_size)
+    return (f"train with more images per person (--max-images ≥ {need}, or 0 for all; \"Max images per person\" "
+            "on the Home page) or fewer people (--max-people)")
+
+
+def check_trainable(y: np.ndarray, config: TrainConfig) -> None:
+    """Refuse usable embeddings (``y``: one name each) that the held-out split cannot divide, saying
+    what to change. Raises TrainingError."""
+    counts = collections.Counter(y.tolist())
+    people, images = len(counts), int(len(y))
+    if people < 2:
+        raise TrainingError(f"only {people} person has usable images: at least two are needed to tell apart; "
+                            "lower --min-images or raise --max-people")
+    single = sorted(name for name, n in counts.items() if n < 2)
+    if single:
+        fix = _more_images(config) if config.max_images and config.max_images < 2 else \
+            "raise --min-images so that everyone kept has two or more photos with a face"
+        listed = ", ".join(single[:5]) + (f" and {len(single) - 5} more" if len(single) > 5 else "")
+        raise TrainingError(f"{listed} {'has' if len(single) == 1 else 'have'} a single usable image, too few "
+                            f"for one training and one test photo; {fix}")
+    n_test = math.ceil(config.test_size * images)
+    if n_test < people or images - n_test < people:
+        raise TrainingError(f"{images} images of {people} people are too few for the {config.test_size:.0%} "
+                            f"held-out split (it would test {n_test} images, fewer than one per person); "
+                            f"{_more_images(config)}")
+
+
+@contextlib.contextmanager
+def _data_limits(config: TrainConfig, people: int, images: int):
+    """Fitting on data too small for scikit-learn (ValueError) becomes a TrainingError with the fix."""
+    try:
+        yield
+    except FacerecError:  # already says what is wrong (an image, a cancelled run...)
+        raise
+    except ValueError as exc:
+        raise TrainingError(f"{images} images of {people} people are too few to fit the model ({exc}); "
+                            f"{_more_images(config)}, or choose --identifier nn") from exc
 
 
 def make_identifier(kind: str, svm_grid: dict | None = None, seed: int = 0):
@@ -159,6 +237,7 @@ def train_lfw(settings: Settings, config: TrainConfig | None = None, *, on_stage
             (e.g. the enrolled gallery folded in by "retrain"); the reported metrics do not use them.
     """
     config = config or TrainConfig()
+    check_config(config)
     t0 = time.time()
     dataset = scan_lfw(settings.lfw_dir)
     merged = name_variants(dataset.people) if config.merge_name_variants else []
@@ -170,7 +249,8 @@ def train_lfw(settings: Settings, config: TrainConfig | None = None, *, on_stage
     if config.max_images:
         kept = LFWDataset(kept.root, {n: p[:config.max_images] for n, p in kept.people.items()})
     if kept.n_people < 2:
-        raise ValueError(f"only {kept.n_people} people have >= {config.min_images} images: nothing to tell apart")
+        raise TrainingError(f"only {kept.n_people} people have ≥ {config.min_images} images: nothing to tell apart; "
+                            "lower --min-images or raise --max-people")
     paths, labels = kept.samples()
     _stage(on_stage, "embedding faces", 0, len(paths))
     emb = extract_embeddings(paths, settings, should_stop=should_stop,
@@ -180,7 +260,21 @@ def train_lfw(settings: Settings, config: TrainConfig | None = None, *, on_stage
     if not usable.all():
         log.warning("%d images without an embedding (unreadable or no face) are left out", int((~usable).sum()))
     X, y, paths_kept = X[usable], y[usable], np.asarray(emb.paths)[usable]
+    check_trainable(y, config)
+    with _data_limits(config, len(set(y.tolist())), len(y)):
+        report, final, manifest = _fit(settings, config, dataset, merged, kept, emb, X, y, paths_kept,
+                                       on_stage=on_stage, should_stop=should_stop, extra_samples=extra_samples)
+    report["seconds"] = round(time.time() - t0, 1)
+    if save:  # only now, with everything fitted: a failed run leaves the deployed model as it was
+        _stage(on_stage, "saving artifacts")
+        save_artifacts(settings.artifacts_dir, final, manifest, report)
+    _stage(on_stage, "done")
+    return report
 
+
+def _fit(settings, config, dataset, merged, kept, emb, X, y, paths_kept, *, on_stage, should_stop,
+         extra_samples) -> tuple[dict, object, dict]:
+    """Split, fit, calibrate, evaluate and refit on everything: ``(report, identifier, manifest)``."""
     idx_train, idx_test = train_test_split(np.arange(len(y)), test_size=config.test_size,
                                            stratify=y, random_state=config.seed)
     train_counts = collections.Counter(y[idx_train])
@@ -248,7 +342,6 @@ def train_lfw(settings: Settings, config: TrainConfig | None = None, *, on_stage
         "most_confused": most_confused(y[idx_test], pred),
         "open_set": open_set,
         "verification": verification,
-        "seconds": round(time.time() - t0, 1),
     }
     thresholds = {"identify": threshold, "cohort_weight": cohort_weight, "target_far": config.target_far}
     if verification:
@@ -272,11 +365,7 @@ def train_lfw(settings: Settings, config: TrainConfig | None = None, *, on_stage
     for key in ("dir_at_far_0.01", "dir_at_far_0.001"):
         if key in open_set:
             manifest["metrics"][key] = open_set[key]
-    if save:
-        _stage(on_stage, "saving artifacts")
-        save_artifacts(settings.artifacts_dir, final, manifest, report)
-    _stage(on_stage, "done")
-    return report
+    return report, final, manifest
 
 
 def retrain(settings: Settings, config: TrainConfig | None = None, *, store: GalleryStore | None = None,
