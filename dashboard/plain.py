@@ -64,12 +64,15 @@ def plain(text: object) -> str:
 
 def code(text: object) -> str:
     """``text`` as a Markdown inline code span, shown literally in a monospace font: fenced by
-    more backticks than any run inside it (CommonMark), on one line.
+    more backticks than any run inside it (CommonMark), on one line, a word joiner after each
+    colon.
 
     >>> code("a `b` c")
     '``a `b` c``'
     """
-    flat = _flat(text)
+    # Streamlit rewrites ``:material/x:`` even inside code spans: a word joiner after each colon
+    # (invisible) keeps it from matching there too.
+    flat = _flat(text).replace(":", ":" + WORD_JOINER)
     if not flat:
         return ""
     fence = "`" * (max(map(len, re.findall("`+", flat)), default=0) + 1)

@@ -19,7 +19,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import tests.app.test_pages as pages_tests
-from dashboard.plain import WORD_JOINER, plain
+from dashboard.plain import WORD_JOINER, code, plain, plotly_text
 from tests.app.conftest import (PROJECT_ROOT, SLOW_MS, apply_env, chromium_page, counting_server, settings_env,
                                shown, streamlit_server)
 from tests.app.conftest import blank_png, empty_env, run_env, trained_env  # noqa: F401 (fixtures)
@@ -84,6 +84,31 @@ def test_plain_of_other_objects():
     assert plain(plain("*")) == "\\\\\\*"  # escaping twice shows the backslash: plain() is applied once, last
 
 
+@pytest.mark.parametrize("text", HOSTILE)
+def test_code_and_plotly_text(text):
+    fenced = code(text)
+    run = max((len(r) for r in re.findall("`+", as_text(text))), default=0)
+    assert fenced.startswith("`" * (run + 1)) and not fenced.startswith("`" * (run + 2))
+    assert fenced.strip("`").strip().replace(WORD_JOINER, "") == as_text(text) or not as_text(text)
+    assert "<" not in plotly_text(text) and ">" not in plotly_text(text)
+    assert plotly_text(text).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&") == as_text(text)
+
+
+def test_chart_labels_are_plain_text():
+    import pandas as pd
+
+    from dashboard import charts
+
+    name = "<a href='http://127.0.0.1:9/c'>x</a> <b>B</b>"
+    tail = charts.long_tail_figure(pd.Series({name: 3, "Colin_Powell": 2}), 2)
+    assert list(tail.data[0].x) == [plotly_text(name), "Colin Powell"]
+    confused = charts.confusion_figure(pd.DataFrame([{"true": name, "predicted": "Colin_Powell", "count": 2}]))
+    assert list(confused.data[0].y) == [plotly_text(name)]
+    frame = pd.DataFrame({"x": [0.0], "y": [1.0], "person": [name], "thumbnail": ["<i>p</i>.jpg"], "face": ["ok"]})
+    scatter = charts.embedding_scatter(frame, "PCA")
+    assert scatter.data[0].name == plotly_text(name) and "<i>" not in str(scatter.data[0].customdata)
+
+
 def _markdown_app(cases: list[str]) -> None:
     import streamlit as st
 
@@ -130,7 +155,7 @@ RENDER_APP = """
 import json
 import pandas as pd
 import streamlit as st
-from dashboard.plain import plain
+from dashboard.plain import code, plain
 
 for i, text in enumerate(json.loads(open(CASES).read())):
     with st.container(key=f"case_{i}"):
@@ -140,6 +165,8 @@ for i, text in enumerate(json.loads(open(CASES).read())):
         st.caption(plain(text))
         st.metric(plain(text), 1)
         st.table(pd.DataFrame({"x": [plain(text)]}))
+    with st.container(key=f"code_{i}"):
+        st.markdown(code(text))
 st.markdown("all drawn")
 """
 
@@ -168,6 +195,10 @@ def test_plain_is_shown_literally_by_streamlit_in_chromium(tmp_path, run_env):
                             (i, selector, j)
                         tags = set(element.evaluate(DRAWN_TAGS))
                         assert not tags & MARKUP_TAGS, (i, selector, j, tags)
+                if as_text(text):  # code(): one code span, its text as it is
+                    block = page.locator(f".st-key-code_{i} [data-testid='stMarkdownContainer']")
+                    assert as_text(block.inner_text().replace(WORD_JOINER, "")) == as_text(text), i
+                    assert set(block.evaluate(DRAWN_TAGS)) == {"P", "CODE"}, i
             page.wait_for_timeout(500)
         assert paths == []
 
