@@ -8,9 +8,7 @@ each test fails by itself, for its own reason.
 from __future__ import annotations
 
 import base64
-import contextlib
 import errno
-import http.server
 import io
 import json
 import logging
@@ -18,7 +16,6 @@ import os
 import re
 import sqlite3
 import stat
-import threading
 import unicodedata
 from pathlib import Path
 
@@ -465,38 +462,13 @@ def test_markdown_in_names_notes_and_sources_is_shown_as_text(gallery_env):
     store.close()
 
 
-class _CountingHandler(http.server.BaseHTTPRequestHandler):
-    hits: list[str] = []
-
-    def do_GET(self):  # noqa: N802
-        type(self).hits.append(self.path)
-        self.send_response(404)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@contextlib.contextmanager
-def counting_server():
-    """A 127.0.0.1 HTTP server that records every request it gets."""
-    handler = type("Handler", (_CountingHandler,), {"hits": []})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", handler.hits
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.mark.browser
 def test_gallery_page_in_chromium_fetches_nothing_for_hostile_names(trained, tmp_path, monkeypatch):
-    from tests.app.conftest import apply_env, chromium_page, settings_env, streamlit_server
+    from tests.app.conftest import apply_env, chromium_page, counting_server, settings_env, streamlit_server
 
     settings = trained[0].replace(data_dir=tmp_path / "data")
-    with counting_server() as (url, hits):
+    with counting_server() as (port, hits):
+        url = f"http://127.0.0.1:{port}"
         store = GalleryStore(gallery_path(settings))
         names = _enroll_attackers(store, url)
         store.close()
