@@ -6,6 +6,8 @@ import logging
 import numpy as np
 
 from .faces import Face
+from .images import resize_to_fit
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -13,6 +15,9 @@ log = logging.getLogger(__name__)
 # 15.0 ms a photo one at a time, 12.4 with 4, 12.8 with 8, 16.1 with 16 (their activations
 # outgrow the CPU cache).
 SAME_SIZE_BATCH = 4
+# On a copy shrunk for detection, no face under this many pixels of the copy is looked for
+# (unless min_face_size asks for less): MTCNN's cost grows steeply as it falls.
+MIN_DETECT_FACE = 20
 
 
 class FaceDetector:
@@ -22,14 +27,18 @@ class FaceDetector:
         min_face_size: smallest face, in pixels, that MTCNN's image pyramid looks for.
         threshold: faces scoring below this are dropped.
         device: a torch device string (``cpu``, ``cuda``).
+        max_side: images with a longer side are searched on a copy shrunk to it, and the faces
+            mapped back (``Settings.max_detect_side``, FACEREC_MAX_DETECT_SIDE).
     """
 
-    def __init__(self, min_face_size: int = 20, threshold: float = 0.9, device: str = "cpu") -> None:
+    def __init__(self, min_face_size: int = 20, threshold: float = 0.9, device: str = "cpu",
+                 max_side: int = Settings.max_detect_side) -> None:
         from facenet_pytorch import MTCNN
 
         self.min_face_size = int(min_face_size)
         self.threshold = float(threshold)
         self.device = device
+        self.max_side = int(max_side)
         self._mtcnn = MTCNN(min_face_size=self.min_face_size, keep_all=True, device=device)
         # channels-last tensors: torch's CPU max-pooling is ~4× faster on them, and MTCNN pools a
         # lot (detection 27 -> 16 ms on an LFW photo, one thread; boxes equal to 1e-4 px)
@@ -37,34 +46,61 @@ class FaceDetector:
             _run_channels_last(stage)
 
     def detect(self, image: np.ndarray, *, min_face_size: int | None = None,
-               threshold: float | None = None) -> list[Face]:
-        """All faces in ``image`` (RGB uint8), largest first. Faces whose shorter side is below
-        ``min_face_size`` pixels, or scoring below ``threshold``, are left out."""
-        return self.detect_batch([image], min_face_size=min_face_size, threshold=threshold)[0]
+               threshold: float | None = None, max_side: int | None = None) -> list[Face]:
+        """All faces in ``image`` (RGB uint8), largest first, in its pixels. Faces whose shorter
+        side is below ``min_face_size`` pixels, or scoring below ``threshold``, are left out.
+        An image whose longer side exceeds ``max_side`` (default: the detector's) is searched on
+        a copy shrunk to it; see :meth:`detect_batch`."""
+        return self.detect_batch([image], min_face_size=min_face_size, threshold=threshold, max_side=max_side)[0]
 
     def detect_batch(self, images: list[np.ndarray], *, min_face_size: int | None = None,
-                     threshold: float | None = None) -> list[list[Face]]:
+                     threshold: float | None = None, max_side: int | None = None) -> list[list[Face]]:
         """:meth:`detect` for each image. Images of one size go through each network together,
-        :data:`SAME_SIZE_BATCH` at a time (the same faces as one at a time, found faster)."""
+        :data:`SAME_SIZE_BATCH` at a time (the same faces as one at a time, found faster).
+
+        An image larger than ``max_side`` is searched on a copy shrunk to it (bounding time and
+        memory), for faces down to ``min_face_size`` pixels of the image but not below
+        :data:`MIN_DETECT_FACE` pixels of the copy; boxes and landmarks come back in the image's
+        pixels. Smaller images are searched as they are."""
         from .mtcnn import detect_same_size
 
         min_size = self.min_face_size if min_face_size is None else int(min_face_size)
         thresh = self.threshold if threshold is None else float(threshold)
+        bound = self.max_side if max_side is None else int(max_side)
+        copies = [resize_to_fit(image, bound)[0] for image in images]
         m = self._mtcnn
-        by_size: dict[tuple[int, int], list[int]] = {}
-        for i, image in enumerate(images):
-            by_size.setdefault(image.shape[:2], []).append(i)
+        groups: dict[tuple[tuple[int, int], int], list[int]] = {}
+        for i, (image, copy) in enumerate(zip(images, copies)):
+            groups.setdefault((copy.shape[:2], _min_size_on(copy, image, min_size)), []).append(i)
         results: list[list[Face]] = [[] for _ in images]
-        for same_size in by_size.values():
+        for (_, copy_min_size), same_size in groups.items():
             for start in range(0, len(same_size), SAME_SIZE_BATCH):
                 indices = same_size[start:start + SAME_SIZE_BATCH]
                 # the networks hold no state at inference: concurrent threads need no lock
-                found = detect_same_size([images[i] for i in indices], m.pnet, m.rnet, m.onet, min_size,
+                found = detect_same_size([copies[i] for i in indices], m.pnet, m.rnet, m.onet, copy_min_size,
                                          device=self.device, thresholds=tuple(m.thresholds), factor=m.factor)
                 for i, (boxes, points) in zip(indices, found):
+                    boxes, points = _to_image_pixels(boxes, points, copies[i].shape, images[i].shape)
                     results[i] = [f for f in _to_faces(boxes[:, :4], boxes[:, 4], points, thresh)
                                   if f.size >= min_size]
         return results
+
+
+def _min_size_on(copy: np.ndarray, image: np.ndarray, min_size: int) -> int:
+    """The smallest face looked for on ``copy`` of ``image``: ``min_size`` pixels of the image,
+    but not under :data:`MIN_DETECT_FACE` pixels of a shrunk copy unless ``min_size`` is."""
+    if copy is image:
+        return min_size
+    scale = copy.shape[1] / image.shape[1]
+    return max(round(min_size * scale), min(min_size, MIN_DETECT_FACE))
+
+
+def _to_image_pixels(boxes: np.ndarray, points: np.ndarray, copy_shape, image_shape) -> tuple[np.ndarray, np.ndarray]:
+    """MTCNN's boxes ``(N, 5)`` and landmarks ``(N, 5, 2)`` found on a copy, in the image's pixels."""
+    if copy_shape[:2] == image_shape[:2]:
+        return boxes, points
+    fx, fy = image_shape[1] / copy_shape[1], image_shape[0] / copy_shape[0]
+    return boxes * np.array([fx, fy, fx, fy, 1.0]), points * np.array([fx, fy])
 
 
 def _run_channels_last(module) -> None:

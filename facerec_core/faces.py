@@ -87,3 +87,12 @@ class Face:
             "detected": self.detected,
             "note": self.note,
         }
+
+
+def add_note(faces: list[Face], note: str | None) -> list[Face]:
+    """Append ``note`` to each face's note (after one already there, with ``"; "``); returns the
+    faces. ``None`` changes nothing."""
+    if note:
+        for face in faces:
+            face.note = f"{face.note}; {note}" if face.note else note
+    return faces

@@ -21,12 +21,12 @@ from .backbones import Backbone, load_backbone
 from .backbones.specs import spec_for
 from .detect import FaceDetector
 from .errors import ArtifactError, FacerecError
-from .faces import Face
+from .faces import Face, add_note
 from .gallery.search import GallerySource
 from .identity import (MIN_IDENTIFY_DET_SCORE, MIN_IDENTIFY_FACE_SIZE, IdentitySource, ModelSource, Thresholds,
                        decide)
 from .identity.sources import FittedIdentifier
-from .images import ImageInput, describe, load_image
+from .images import ImageInput, LoadedImage, describe, open_image
 from .runtime import keep_freed_memory, limit_blas_threads, use_interactive_threads
 from .settings import Settings, resolve_device
 
@@ -113,7 +113,8 @@ class Recognizer:
             if require_model:
                 raise
             log.info("no trained model in %s: recognition will not name anyone", settings.artifacts_dir)
-        detector = FaceDetector(settings.min_face_size, settings.detection_threshold, device=device)
+        detector = FaceDetector(settings.min_face_size, settings.detection_threshold, device=device,
+                                max_side=settings.max_detect_side)
         backbone = load_backbone(settings.backbone, settings, device=device)
         return cls(detector, backbone, identifier, manifest=manifest, settings=settings,
                    gallery=GallerySource.for_settings(settings, backbone.name), **kwargs)
@@ -142,8 +143,10 @@ class Recognizer:
         return [] if self.model is None else self.model.people
 
     def detect(self, image: np.ndarray, *, min_face_size: int | None = None) -> list[Face]:
+        """Every face in ``image`` (RGB uint8), in its pixels; an image larger than the settings'
+        ``max_detect_side`` is searched on a shrunk copy (see :class:`FaceDetector`)."""
         use_interactive_threads(self.threads)
-        return self.detector.detect(image, min_face_size=min_face_size)
+        return self.detector.detect(image, min_face_size=min_face_size, max_side=self.settings.max_detect_side)
 
     def embed(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
         """Fill ``face.embedding`` for each face (in place) and return the faces."""
@@ -159,31 +162,37 @@ class Recognizer:
         return decide(faces, self.sources, self.thresholds, threshold=threshold, top_k=top_k)
 
     def read_image(self, source: ImageInput, *, name: str | None = None, max_pixels: int | None = None) -> np.ndarray:
-        """``source`` as an RGB array, refused (:class:`~facerec_core.errors.ImageError`) when it
-        is not an image or has more pixels than ``max_pixels`` (default: the settings' limit)."""
-        if isinstance(source, np.ndarray) and source.dtype == np.uint8 and source.ndim == 3:
-            return source
-        return load_image(source, name=name, max_pixels=max_pixels or self.settings.max_image_pixels)
+        """``source`` (a path, bytes, file object, PIL image or array) as an RGB array, refused
+        (:class:`~facerec_core.errors.ImageError`) when it is not an image, is a larger file than
+        the settings' ``max_image_bytes`` or has more pixels than ``max_pixels`` (default: the
+        settings' limit). A ``uint8`` ``(H, W, 3)`` array comes back as it is."""
+        return self.open_image(source, name=name, max_pixels=max_pixels).pixels
+
+    def open_image(self, source: ImageInput, *, name: str | None = None,
+                   max_pixels: int | None = None) -> LoadedImage:
+        """:meth:`read_image`, with the frame count (see :func:`facerec_core.images.open_image`)."""
+        return open_image(source, name=name, max_pixels=max_pixels or self.settings.max_image_pixels,
+                          max_bytes=self.settings.max_image_bytes)
 
     def recognize(self, source: ImageInput, *, threshold: float | None = None, min_face_size: int | None = None,
                   top_k: int = 3, name: str | None = None, max_pixels: int | None = None) -> list[Face]:
         """Every face in ``source`` (a path, bytes, file object or array), detected, embedded and
         named (or ``"unknown"``). Raises :class:`~facerec_core.errors.ImageError` for bad input."""
-        image = self.read_image(source, name=name, max_pixels=max_pixels)
-        faces = self.detect(image, min_face_size=min_face_size)
-        self.embed(image, faces)
-        return self.identify(faces, threshold=threshold, top_k=top_k)
+        loaded = self.open_image(source, name=name, max_pixels=max_pixels)
+        faces = self.detect(loaded.pixels, min_face_size=min_face_size)
+        self.embed(loaded.pixels, faces)
+        return add_note(self.identify(faces, threshold=threshold, top_k=top_k), loaded.note)
 
     def verify(self, a: ImageInput, b: ImageInput, *, threshold: float | None = None) -> Verification:
         """Compare the largest face of each image."""
         faces = []
         for label, src in (("first", a), ("second", b)):
-            image = self.read_image(src)
-            found = self.detect(image)
+            loaded = self.open_image(src)
+            found = self.detect(loaded.pixels)
             if not found:
                 what = label if isinstance(src, (bytes, np.ndarray)) else describe(src)
                 raise FacerecError(f"no face found in the {label} image ({what})")
-            faces.append(self.embed(image, found[:1])[0])
+            faces.append(add_note(self.embed(loaded.pixels, found[:1]), loaded.note)[0])
         sim = float(faces[0].embedding @ faces[1].embedding)
         if self.thresholds.verify_cohort_weight:
             pair = np.stack([faces[0].embedding, faces[1].embedding])

@@ -61,7 +61,28 @@ class Settings:
     detection_threshold: float = 0.9
     """Faces with a lower MTCNN score are discarded (FACEREC_DETECTION_THRESHOLD)."""
     max_image_pixels: int = 40_000_000
-    """Images with more pixels are refused as possible decompression bombs (FACEREC_MAX_IMAGE_PIXELS)."""
+    """Images with more pixels are refused as possible decompression bombs: files and bytes from
+    their header, before decoding; PIL images and numpy arrays from their size, before any
+    conversion. The message quotes this limit, also when Pillow spots the bomb itself, and a value
+    above Pillow's own ``Image.MAX_IMAGE_PIXELS`` lifts that (process-wide) so this one is enforced
+    (FACEREC_MAX_IMAGE_PIXELS). Decoded, 40 MP is 120 MB of RGB."""
+    max_image_bytes: int = 25 * 1024 * 1024
+    """Files, bytes and streams larger than this many bytes (26,214,400: Streamlit's "25 MB") are
+    refused before they are read whole: a path by its size on disk, a stream once it has given one
+    byte more (FACEREC_MAX_IMAGE_BYTES). A mosaic of LFW photos at 35 MP measured 19.6 MB as a
+    quality-100 JPEG and 39 MB as a PNG: JPEG and WebP photos fit at any accepted pixel count, PNG
+    photos up to about 20 MP. ``server.maxUploadSize`` in ``.streamlit/config.toml`` must equal it
+    in MB (tested)."""
+    max_detect_side: int = 2048
+    """Images whose longer side is larger are searched for faces on a copy shrunk to this many
+    pixels; boxes and landmarks are mapped back to the full image, from which the faces are cut
+    for the embedding (FACEREC_MAX_DETECT_SIDE). It bounds detection's time and memory, which grow
+    with the pixel count (a 36 MP photo took 61 s and 4.9 GB; on a 2048 px copy about 1.5 s of one
+    core). Images up to 2048 px (LFW, webcam frames, Full HD, most web photos) are detected exactly
+    as without it. On a shrunk copy faces under 20 px of the copy are not looked for, so an image
+    more than twice this size misses faces under ``20 × its side / max_detect_side`` px (40 px, the
+    smallest face that is named, at twice the size); and the boxes, found at lower resolution,
+    move the embedding a little (cosine 0.99 on average to the full-size detection's, measured)."""
     workers: int = 2
     """Processes used for bulk embedding (FACEREC_WORKERS)."""
     facenet_vggface2_weights: Path | None = None
@@ -86,6 +107,8 @@ class Settings:
             min_face_size=_env_int("FACEREC_MIN_FACE_SIZE", d.min_face_size),
             detection_threshold=_env_float("FACEREC_DETECTION_THRESHOLD", d.detection_threshold),
             max_image_pixels=_env_int("FACEREC_MAX_IMAGE_PIXELS", d.max_image_pixels),
+            max_image_bytes=_env_int("FACEREC_MAX_IMAGE_BYTES", d.max_image_bytes),
+            max_detect_side=_env_int("FACEREC_MAX_DETECT_SIDE", d.max_detect_side),
             workers=_env_int("FACEREC_WORKERS", d.workers),
             facenet_vggface2_weights=_env_path("FACEREC_FACENET_VGGFACE2_WEIGHTS", None),
             facenet_casia_weights=_env_path("FACEREC_FACENET_CASIA_WEIGHTS", None),
