@@ -21,7 +21,7 @@ from .backbones import Backbone, load_backbone
 from .backbones.specs import spec_for
 from .detect import FaceDetector
 from .errors import ArtifactError, FacerecError
-from .faces import Face, add_note
+from .faces import UNKNOWN, Face, add_note
 from .gallery.search import GallerySource
 from .identity import (MIN_IDENTIFY_DET_SCORE, MIN_IDENTIFY_FACE_SIZE, IdentitySource, ModelSource, Thresholds,
                        decide)
@@ -180,8 +180,17 @@ class Recognizer:
         named (or ``"unknown"``). Raises :class:`~facerec_core.errors.ImageError` for bad input."""
         loaded = self.open_image(source, name=name, max_pixels=max_pixels)
         faces = self.detect(loaded.pixels, min_face_size=min_face_size)
-        self.embed(loaded.pixels, faces)
-        return add_note(self.identify(faces, threshold=threshold, top_k=top_k), loaded.note)
+        kept, skipped = faces[:self.settings.max_faces], faces[self.settings.max_faces:]
+        self.embed(loaded.pixels, kept)  # largest first: the skipped ones are the smallest
+        self.identify(faces, threshold=threshold, top_k=top_k)
+        if skipped:
+            named = any(f.identity is not None for f in kept)
+            for face in skipped:
+                face.identity = UNKNOWN if named else face.identity
+            add_note([f for f in skipped if f.note is None],
+                     f"not identified: the image has {len(faces)} faces and only the {len(kept)} largest are "
+                     "identified (FACEREC_MAX_FACES)")
+        return add_note(faces, loaded.note)
 
     def verify(self, a: ImageInput, b: ImageInput, *, threshold: float | None = None) -> Verification:
         """Compare the largest face of each image."""

@@ -270,3 +270,59 @@ def test_a_frames_note_follows_a_quality_note(bare, photo, tmp_path):
     faces = bare.recognize(path, min_face_size=12)
     assert faces and all(f.note.startswith("face too small to identify") and
                          f.note.endswith("; the image has 2 frames; only the first was used") for f in faces)
+
+
+# --- many faces: detection memory and identification work are bounded ---------------------------
+
+def _mosaic(lfw_dir, people: list[str]) -> np.ndarray:
+    """The people's first LFW photos side by side: one face each."""
+    return np.concatenate([load_image(lfw_photo(lfw_dir, name, 1)) for name in people], axis=1)
+
+
+def test_mtcnn_refines_candidates_in_chunks_with_the_same_faces(bare, lfw_dir, monkeypatch):
+    import facerec_core.mtcnn as mtcnn
+
+    image = _mosaic(lfw_dir, ["Colin_Powell", "Tony_Blair", "George_W_Bush"])
+    whole = bare.detector.detect(image)
+    calls: list[int] = []
+    real_normalize = mtcnn._normalize
+
+    def counting(x):
+        calls.append(len(x))
+        return real_normalize(x)
+
+    monkeypatch.setattr(mtcnn, "STAGE_CHUNK", 5)
+    monkeypatch.setattr(mtcnn, "_normalize", counting)
+    chunked = bare.detector.detect(image)
+    # pyramid levels are one image a call; RNet and ONet crops came at most 5 a call, though more there were
+    assert max(calls) <= 5 and sum(c for c in calls if c > 1) > 5 and len(whole) >= 3
+    assert len(chunked) == len(whole)
+    for a, b in zip(chunked, whole):
+        np.testing.assert_allclose(a.box, b.box, atol=1e-3)
+        assert abs(a.det_score - b.det_score) < 1e-5
+
+
+def test_only_the_largest_max_faces_are_identified_and_the_rest_say_why(bare, lfw_dir):
+    image = _mosaic(lfw_dir, ["Colin_Powell", "Tony_Blair", "George_W_Bush"])
+    every = bare.recognize(image)
+    rec = with_settings(bare, max_faces=2)
+    faces = rec.recognize(image)
+    assert len(faces) == len(every) >= 3
+    assert all(f.embedding is not None for f in faces[:2])
+    assert all(f.embedding is None for f in faces[2:])
+    assert all(f"has {len(faces)} faces and only the 2 largest are identified (FACEREC_MAX_FACES)" in f.note
+               for f in faces[2:])
+    for a, b in zip(faces[:2], every[:2]):
+        np.testing.assert_allclose(a.embedding, b.embedding, atol=1e-6)
+
+
+def test_frames_are_counted_only_up_to_a_limit(tmp_path):
+    from facerec_core.images import MAX_COUNTED_FRAMES, open_image
+
+    path = tmp_path / "long.gif"
+    frames = [Image.new("L", (2, 2), i % 256) for i in range(MAX_COUNTED_FRAMES + 50)]
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    loaded = open_image(path)
+    assert loaded.frames == MAX_COUNTED_FRAMES + 1
+    assert loaded.note == f"the image has more than {MAX_COUNTED_FRAMES} frames; only the first was used"
+    assert (loaded.pixels == 0).all()
