@@ -50,10 +50,13 @@ def _load_recognizer(settings: Settings) -> Recognizer:
 def get_recognizer(settings: Settings | None = None) -> Recognizer | None:
     """The shared Recognizer, or ``None`` after showing a clear error (e.g. weights missing)."""
     try:
-        return _load_recognizer(settings or get_settings())
+        recognizer = _load_recognizer(settings or get_settings())
     except FacerecError as exc:
         st.error(f"The face models could not be loaded: {plain(exc)}")
         return None
+    if recognizer.model_problem:
+        st.warning(f"The trained model cannot be used, so nobody is named from it: {plain(recognizer.model_problem)}")
+    return recognizer
 
 
 def reload_recognizer() -> None:

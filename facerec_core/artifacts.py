@@ -15,7 +15,7 @@ from typing import Any
 
 import joblib
 
-from .errors import ArtifactError
+from .errors import ArtifactError, NoTrainedModelError
 from .hashing import sha256_file
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def read_manifest(directory: Path) -> dict:
     Raises :class:`ArtifactError` naming the problem and the fix."""
     path = Path(directory) / MANIFEST
     if not path.is_file():
-        raise ArtifactError(
+        raise NoTrainedModelError(
             f"no trained model in {directory} (missing {MANIFEST}). Train one: "
             "`python -m facerec_core train --lfw-dir PATH` or the Home page's Train button.")
     try:

@@ -22,6 +22,11 @@ class ArtifactError(FacerecError):
     """Trained artifacts are missing, edited, or were made for another backbone."""
 
 
+class NoTrainedModelError(ArtifactError):
+    """No model has been trained into the artifacts folder yet (not an error for pages that work
+    without one)."""
+
+
 class DatasetError(FacerecError):
     """A dataset folder or protocol file is missing or malformed."""
 

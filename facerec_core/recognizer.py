@@ -20,7 +20,7 @@ from .artifacts import load_artifacts
 from .backbones import Backbone, load_backbone
 from .backbones.specs import spec_for
 from .detect import FaceDetector
-from .errors import ArtifactError, FacerecError
+from .errors import ArtifactError, FacerecError, NoTrainedModelError
 from .faces import UNKNOWN, Face, add_note
 from .gallery.search import GallerySource
 from .identity import (MIN_IDENTIFY_DET_SCORE, MIN_IDENTIFY_FACE_SIZE, IdentitySource, ModelSource, Thresholds,
@@ -95,6 +95,9 @@ class Recognizer:
         self.model = None if identifier is None else ModelSource(identifier)
         self.gallery = gallery
         self.threads = self.settings.threads if threads is None else threads
+        self.model_problem: str | None = None
+        """Why the trained model in the artifacts folder could not be used (damaged, swapped,
+        another backbone's), or ``None`` when it was loaded or there is none."""
         limit_blas_threads(1)
         keep_freed_memory()
 
@@ -106,18 +109,22 @@ class Recognizer:
         and the gallery still work)."""
         settings = settings or Settings.from_env()
         device = resolve_device(settings.device)
-        identifier, manifest = None, None
+        identifier, manifest, problem = None, None, None
         try:
             identifier, manifest, _ = load_artifacts(settings.artifacts_dir, backbone=settings.backbone)
-        except ArtifactError:
+        except ArtifactError as exc:
             if require_model:
                 raise
-            log.info("no trained model in %s: recognition will not name anyone", settings.artifacts_dir)
+            if not isinstance(exc, NoTrainedModelError):
+                problem = str(exc)
+            log.info("no usable trained model in %s: recognition will not name anyone", settings.artifacts_dir)
         detector = FaceDetector(settings.min_face_size, settings.detection_threshold, device=device,
                                 max_side=settings.max_detect_side)
         backbone = load_backbone(settings.backbone, settings, device=device)
-        return cls(detector, backbone, identifier, manifest=manifest, settings=settings,
-                   gallery=GallerySource.for_settings(settings, backbone.name), **kwargs)
+        recognizer = cls(detector, backbone, identifier, manifest=manifest, settings=settings,
+                         gallery=GallerySource.for_settings(settings, backbone.name), **kwargs)
+        recognizer.model_problem = problem
+        return recognizer
 
     @property
     def sources(self) -> list[IdentitySource]:

@@ -296,3 +296,21 @@ def test_pages_say_why_damaged_artifacts_cannot_be_used(damaged, trained, monkey
     pages_tests.no_exception(at)
     assert expected in pages_tests.texts(at.warning)
     assert "The trained model cannot be used" in pages_tests.texts(at.warning)
+
+
+@pytest.mark.parametrize("damaged", [d for d in DAMAGES if d[0] in PAGE_CASES[:2]], ids=PAGE_CASES[:2], indirect=True)
+def test_recognizer_pages_say_why_the_model_cannot_be_used(damaged, trained, monkeypatch):
+    """Recognize used to say only "no model" while the library logged the reason."""
+    directory, expected = damaged
+    apply_env(monkeypatch, settings_env(trained[0].replace(artifacts_dir=directory)))
+    at = pages_tests.open_page("pages/recognize.py")
+    pages_tests.no_exception(at)
+    assert "The trained model cannot be used, so nobody is named from it" in pages_tests.texts(at.warning)
+    assert expected in pages_tests.texts(at.warning)
+
+
+def test_no_model_yet_is_not_reported_as_damage(trained, tmp_path):
+    from facerec_core.recognizer import Recognizer
+
+    rec = Recognizer.load(trained[0].replace(artifacts_dir=tmp_path / "none"), require_model=False)
+    assert rec.model is None and rec.model_problem is None
