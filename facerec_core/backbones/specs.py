@@ -41,6 +41,13 @@ class BackboneSpec:
             calibrated one; ``None`` falls back to ``verify_threshold`` (looser; not measured for
             galleries).
         parts: for a concatenation, the backbones it is made of.
+        verify_presets: ``{preset: {"threshold", "far", "tar", "target_far"}}`` for the plain
+            cosine of two faces, measured on LFW View-2 by ``bench/verify_presets.py`` (empty:
+            not measured); used for verification without a trained model that measured its own.
+        presets_measured_on: how ``verify_presets`` were measured, for people.
+        claim_presets: the same for "is this photo person P?" (best cosine to P's photos),
+            measured by the same script with 3 photos per person.
+        claims_measured_on: how ``claim_presets`` were measured, for people.
     """
 
     name: str
@@ -52,6 +59,10 @@ class BackboneSpec:
     verify_threshold: float = 0.5
     gallery_threshold: float | None = None
     parts: tuple[str, ...] = ()
+    verify_presets: dict = dataclasses.field(default_factory=dict)
+    presets_measured_on: str = ""
+    claim_presets: dict = dataclasses.field(default_factory=dict)
+    claims_measured_on: str = ""
 
     @property
     def identify_threshold(self) -> float:
