@@ -66,8 +66,9 @@ def _recognize(_recognizer: Recognizer, recognizer_key: str, data: bytes, name: 
 
 TABLE_COLUMNS = ["face", "identity", "score", "why", "best matches", "box (x1, y1, x2, y2)", "detection score",
                  "note"]
+# Photos at least this wide, or with more than two faces, are shown across the page. (A comment:
+# a bare string in a page script would be drawn by Streamlit's magic.)
 WIDE = 640
-"""Photos at least this wide, or with more than two faces, are shown across the page."""
 
 
 def png_bytes(image: np.ndarray) -> bytes:

@@ -43,7 +43,7 @@ def test_group_photo_and_verify_rules_in_chromium(server, tmp_path, lfw_dir):
         assert photo.bounding_box()["width"] >= 0.9 * (main.bounding_box()["width"] - 120)
         assert photo.bounding_box()["width"] > 700
         _check_and_shoot(page, shots, "recognize_group")
-        page.get_by_label("Highlight face").click()
+        page.get_by_role("combobox", name="Highlight face").click()
         page.get_by_role("option").nth(2).click()  # face 2
         page.get_by_text("Face 2:").first.wait_for()
         _settle(page)

@@ -105,7 +105,8 @@ def test_presets_come_from_the_models_report_else_the_backbone_measurement():
     t = Thresholds.from_manifest(manifest, spec_for("facenet"), has_model=True, report=report)
     strict = report["verification"]["cohort_normalised"]["presets"]["strict"]
     assert t.verify == strict["threshold"] and t.verify_preset().name == "strict"  # strict is the default
-    assert t.verify_preset("balanced").far <= 0.01 and "measured when this model was trained" in t.verify_preset().measured_on
+    assert t.verify_preset("balanced").far <= 0.01
+    assert "measured when this model was trained" in t.verify_preset().measured_on
     assert "-1 to 1" in t.verify_scale and "below 0" in t.verify_scale  # a negative score is explained
     with pytest.raises(FacerecError, match="choose one of: strict, balanced, lenient"):
         t.verify_preset("loose")
