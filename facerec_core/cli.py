@@ -105,7 +105,12 @@ def cmd_verify(args) -> int:
     from .recognizer import Recognizer
 
     rec = Recognizer.load(_settings(args), require_model=False)
-    result = rec.verify(args.image_a, args.image_b, threshold=args.threshold)
+    if (args.image_b is None) == (args.person is None):
+        raise FacerecError("give a second image, or --person NAME to check the photo against a known person")
+    if args.person is not None:
+        result = rec.verify_person(args.image_a, args.person, threshold=args.threshold, preset=args.preset)
+    else:
+        result = rec.verify(args.image_a, args.image_b, threshold=args.threshold, preset=args.preset)
     _print_json(result.to_dict())
     return 0
 
@@ -249,8 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("verify", help="are the faces in two images the same person?")
     common(sp)
     sp.add_argument("image_a", type=Path)
-    sp.add_argument("image_b", type=Path)
-    sp.add_argument("--threshold", type=float)
+    sp.add_argument("image_b", type=Path, nargs="?")
+    sp.add_argument("--person", help="check image_a against this enrolled or model person instead of image_b")
+    sp.add_argument("--preset", choices=("strict", "balanced", "lenient"),
+                    help="threshold for a measured false-accept rate (default: strict, 0.1%%)")
+    sp.add_argument("--threshold", type=float, help="a threshold of your own instead of a preset")
     sp.set_defaults(func=cmd_verify)
 
     def gallery_opts(sp, models=False):

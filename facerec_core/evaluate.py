@@ -57,7 +57,7 @@ def verification_10fold(scores: np.ndarray, same: np.ndarray, folds: np.ndarray)
     return {"accuracy_mean": float(np.mean(accs)), "accuracy_std": float(np.std(accs)),
             "fold_accuracies": accs, "thresholds": thresholds, "threshold": float(np.mean(thresholds)),
             "tar_at_far_0.1%": tar_at_far(scores, same, 0.001), "tar_at_far_1%": tar_at_far(scores, same, 0.01),
-            "n_pairs": int(len(scores))}
+            "presets": verification_presets(scores, same, folds), "n_pairs": int(len(scores))}
 
 
 def verification_10fold_normalized(raw: np.ndarray, cohort: np.ndarray, same: np.ndarray, folds: np.ndarray,
@@ -86,7 +86,57 @@ def verification_10fold_normalized(raw: np.ndarray, cohort: np.ndarray, same: np
             "thresholds": thresholds, "weights": chosen, "cohort_weight": weight,
             "threshold": float(np.mean([t for t, w in zip(thresholds, chosen) if w == weight] or thresholds)),
             "tar_at_far_0.1%": tar_at_far(scores, same, 0.001), "tar_at_far_1%": tar_at_far(scores, same, 0.01),
-            "n_pairs": int(len(raw))}
+            "presets": verification_presets(scores, same, folds), "n_pairs": int(len(raw))}
+
+
+VERIFY_PRESETS: tuple[tuple[str, float], ...] = (("strict", 0.001), ("balanced", 0.01), ("lenient", 0.05))
+"""The verification presets, strictest first: each accepts at most its share of different-person
+pairs where it is measured. Strict is the default: a false accept lets a stranger in. (Lenient is
+a fixed 5% rather than the equal-error point: on LFW the equal-error point of FaceNet lies near
+0.6%, stricter than balanced, so it would not be lenient.)"""
+
+
+def equal_error_threshold(scores: np.ndarray, same: np.ndarray) -> float:
+    """The threshold (accept ``score >= threshold``) at which the false-accept rate of the
+    different-person pairs is closest to the false-reject rate of the same-person pairs."""
+    scores, same = np.asarray(scores, float), np.asarray(same, bool)
+    candidates = np.unique(scores)
+    imp, gen = np.sort(scores[~same]), np.sort(scores[same])
+    far = 1.0 - np.searchsorted(imp, candidates, side="left") / max(len(imp), 1)
+    frr = np.searchsorted(gen, candidates, side="left") / max(len(gen), 1)
+    return float(candidates[int(np.argmin(np.abs(far - frr)))])
+
+
+def verification_presets(scores: np.ndarray, same: np.ndarray, folds: np.ndarray | None = None) -> dict[str, dict]:
+    """The threshold of each :data:`VERIFY_PRESETS` entry, measured on verification pairs.
+
+    ``threshold`` is chosen on all the pairs, and ``far`` / ``tar`` are its false- and true-accept
+    rates there. With ``folds`` (LFW View-2), ``cv_far`` / ``cv_tar`` are the rates on each fold
+    at the threshold chosen on the other folds, averaged: what to expect on pairs not used to
+    choose it.
+    """
+    scores, same = np.asarray(scores, float), np.asarray(same, bool)
+
+    def choose(s, t, far):
+        return threshold_at_far(s[~t], far)
+
+    out = {}
+    for name, far in VERIFY_PRESETS:
+        thr = choose(scores, same, far)
+        entry = {"target_far": far, "threshold": thr, "far": float((scores[~same] >= thr).mean()),
+                 "tar": float((scores[same] >= thr).mean()), "impostor_pairs": int((~same).sum()),
+                 "genuine_pairs": int(same.sum())}
+        if folds is not None:
+            folds = np.asarray(folds)
+            fars, tars = [], []
+            for k in np.unique(folds):
+                train, test = folds != k, folds == k
+                t = choose(scores[train], same[train], far)
+                fars.append(float((scores[test & ~same] >= t).mean()))
+                tars.append(float((scores[test & same] >= t).mean()))
+            entry["cv_far"], entry["cv_tar"] = float(np.mean(fars)), float(np.mean(tars))
+        out[name] = entry
+    return out
 
 
 def threshold_at_far(impostor_scores: np.ndarray, far: float) -> float:

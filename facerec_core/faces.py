@@ -19,10 +19,16 @@ def display_name(identity: str | None) -> str:
 
 @dataclasses.dataclass
 class Match:
-    """One candidate identity for a face, with its similarity (cosine, higher is closer)."""
+    """One candidate identity for a face.
+
+    ``score`` is on the scale the face's decision uses (after :func:`facerec_core.identity.decide`:
+    the cosine to the person's nearest stored photo minus the face's cohort discount), so a face's
+    ``confidence`` and its matches can be compared with each other and with the threshold;
+    ``cosine`` is the plain cosine behind it (``None`` where it is the score itself)."""
 
     name: str
     score: float
+    cosine: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "score": round(float(self.score), 4)}
@@ -42,6 +48,10 @@ class Face:
         matches: the best candidate identities, best first.
         detected: ``False`` for a face box that was assumed (e.g. the centre of an aligned
             dataset photo where the detector found nothing), not found by the detector.
+        note: why the face could not be identified (too small, unclear) or what to know about
+            its image.
+        threshold: the score the face needed to be named (set by the decision).
+        reason: why it was named or not, for people ("score 0.712 ≥ threshold 0.440").
     """
 
     box: tuple[float, float, float, float]
@@ -53,6 +63,8 @@ class Face:
     matches: list[Match] = dataclasses.field(default_factory=list)
     detected: bool = True
     note: str | None = None
+    threshold: float | None = None
+    reason: str | None = None
 
     @property
     def width(self) -> float:
@@ -86,6 +98,8 @@ class Face:
             "matches": [m.to_dict() for m in self.matches],
             "detected": self.detected,
             "note": self.note,
+            "threshold": None if self.threshold is None else round(float(self.threshold), 4),
+            "reason": self.reason,
         }
 
 

@@ -21,10 +21,10 @@ from .backbones import Backbone, load_backbone
 from .backbones.specs import spec_for
 from .detect import FaceDetector
 from .errors import ArtifactError, FacerecError, NoTrainedModelError
-from .faces import UNKNOWN, Face, add_note
+from .faces import UNKNOWN, Face, add_note, display_name
 from .gallery.search import GallerySource
 from .identity import (MIN_IDENTIFY_DET_SCORE, MIN_IDENTIFY_FACE_SIZE, IdentitySource, ModelSource, Thresholds,
-                       decide)
+                       VerifyPreset, decide)
 from .identity.sources import FittedIdentifier
 from .images import ImageInput, LoadedImage, describe, open_image
 from .runtime import keep_freed_memory, limit_blas_threads, use_interactive_threads
@@ -35,29 +35,67 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass
 class Verification:
-    """The answer to "are these two faces the same person?".
+    """The answer to "are these two faces the same person?" (or, for :meth:`Recognizer.verify_person`,
+    "is this face that person?").
 
-    ``similarity`` is the cosine of the two embeddings; with a trained model it is
-    cohort-normalised (minus a calibrated share of the faces' mean cosine to their most similar
-    known people), which is what LFW View-2 measured best.
+    ``similarity`` is the score compared with ``threshold``: the cosine of the two embeddings;
+    with a trained model that measured it best, cohort-normalised (minus a calibrated share of the
+    faces' mean cosine to their most similar known people, so it can be negative); ``scale`` says
+    which, for people. ``preset`` names the rule the threshold comes from and ``far`` is the share
+    of different-person pairs that threshold accepted where it was measured (``measured_on``);
+    both are ``None`` for a threshold given by hand. For a claim, ``person`` is the person
+    claimed and ``face_b`` is ``None``.
     """
 
     similarity: float
     threshold: float
     same: bool
     face_a: Face
-    face_b: Face
+    face_b: Face | None
+    preset: str | None = None
+    far: float | None = None
+    measured_on: str = ""
+    scale: str = ""
+    person: str | None = None
+    compared_photos: int = 1
+
+    def at(self, threshold: float | None = None, preset: VerifyPreset | None = None) -> "Verification":
+        """The same score decided at another threshold: a preset's, or one given by hand."""
+        if preset is not None:
+            return dataclasses.replace(self, threshold=preset.threshold, same=self.similarity >= preset.threshold,
+                                       preset=preset.name, far=preset.far, measured_on=preset.measured_on)
+        thr = float(threshold)
+        return dataclasses.replace(self, threshold=thr, same=self.similarity >= thr, preset=None, far=None,
+                                   measured_on="")
 
     @property
     def verdict(self) -> str:
         margin = abs(self.similarity - self.threshold)
         strength = "clearly" if margin > 0.15 else "probably" if margin > 0.05 else "borderline:"
-        what = "the same person" if self.same else "different people"
-        return f"{strength} {what} (similarity {self.similarity:.3f}, threshold {self.threshold:.3f})"
+        if self.person is None:
+            what = "the same person" if self.same else "different people"
+        else:
+            what = f"{display_name(self.person)}" if self.same else f"not {display_name(self.person)}"
+        sign = "≥" if self.same else "<"
+        return f"{strength} {what} (score {self.similarity:.3f} {sign} threshold {self.threshold:.3f})"
+
+    @property
+    def rule(self) -> str:
+        """Where the threshold comes from, for people."""
+        if self.preset is None:
+            return f"threshold {self.threshold:.3f}, set by hand (false-accept rate not measured)"
+        if self.far is None:
+            return f"{self.preset} threshold {self.threshold:.3f} ({self.measured_on})"
+        what = "claims about a different person" if self.person is not None else "different-person pairs"
+        return (f"{self.preset} threshold {self.threshold:.3f}: it accepted {self.far:.2%} of {what} "
+                f"({self.measured_on})")
 
     def to_dict(self) -> dict[str, Any]:
         return {"same": self.same, "similarity": round(self.similarity, 4), "threshold": round(self.threshold, 4),
-                "verdict": self.verdict, "face_a": self.face_a.to_dict(), "face_b": self.face_b.to_dict()}
+                "preset": self.preset, "false_accept_rate": self.far, "measured_on": self.measured_on,
+                "score_meaning": self.scale, "verdict": self.verdict, "rule": self.rule,
+                "person": self.person, "compared_photos": self.compared_photos,
+                "face_a": self.face_a.to_dict(), "face_b": None if self.face_b is None else self.face_b.to_dict()}
 
 
 class Recognizer:
@@ -77,20 +115,22 @@ class Recognizer:
             :mod:`facerec_core.runtime`).
         settings: the settings every entry point takes its limits from (default: built-in).
         gallery: the enrolled gallery searched beside the model, or ``None``.
+        report: the model's training report (its View-2 figures give the verification presets).
     """
 
     def __init__(self, detector: FaceDetector, backbone: Backbone, identifier: FittedIdentifier | None = None, *,
                  threshold: float | None = None, manifest: dict | None = None,
                  min_identify_size: float = MIN_IDENTIFY_FACE_SIZE, min_identify_score: float = MIN_IDENTIFY_DET_SCORE,
                  threads: int | None = None, settings: Settings | None = None,
-                 gallery: GallerySource | None = None) -> None:
+                 gallery: GallerySource | None = None, report: dict | None = None) -> None:
         self.settings = settings or Settings()
         self.detector = detector
         self.backbone = backbone
         self.identifier = identifier
         self.manifest = manifest or {}
         self.thresholds = Thresholds.from_manifest(self.manifest, spec_for(backbone.name), has_model=identifier is not None,
-                                                   identify=threshold, min_face_size=min_identify_size,
+                                                   identify=threshold, report=report,
+                                                   min_face_size=min_identify_size,
                                                    min_det_score=min_identify_score)
         self.model = None if identifier is None else ModelSource(identifier)
         self.gallery = gallery
@@ -109,9 +149,9 @@ class Recognizer:
         and the gallery still work)."""
         settings = settings or Settings.from_env()
         device = resolve_device(settings.device)
-        identifier, manifest, problem = None, None, None
+        identifier, manifest, report, problem = None, None, None, None
         try:
-            identifier, manifest, _ = load_artifacts(settings.artifacts_dir, backbone=settings.backbone)
+            identifier, manifest, report = load_artifacts(settings.artifacts_dir, backbone=settings.backbone)
         except ArtifactError as exc:
             if require_model:
                 raise
@@ -122,7 +162,7 @@ class Recognizer:
                                 max_side=settings.max_detect_side)
         backbone = load_backbone(settings.backbone, settings, device=device)
         recognizer = cls(detector, backbone, identifier, manifest=manifest, settings=settings,
-                         gallery=GallerySource.for_settings(settings, backbone.name), **kwargs)
+                         gallery=GallerySource.for_settings(settings, backbone.name), report=report, **kwargs)
         recognizer.model_problem = problem
         return recognizer
 
@@ -138,8 +178,14 @@ class Recognizer:
 
     @property
     def verify_threshold(self) -> float:
-        """The 1:1 verification threshold (cohort-normalised scale when a model supplies it)."""
+        """The default 1:1 verification threshold: the strictest preset's (cohort-normalised
+        scale when a model supplies it)."""
         return self.thresholds.verify
+
+    @property
+    def verify_presets(self) -> tuple[VerifyPreset, ...]:
+        """The verification presets, strictest (the default) first."""
+        return self.thresholds.verify_presets
 
     @property
     def has_model(self) -> bool:
@@ -192,26 +238,68 @@ class Recognizer:
         self.identify(faces, threshold=threshold, top_k=top_k)
         if skipped:
             named = any(f.identity is not None for f in kept)
-            for face in skipped:
+            why = (f"the image has {len(faces)} faces and only the {len(kept)} largest are identified "
+                   "(FACEREC_MAX_FACES)")
+            for face in (f for f in skipped if f.note is None):
                 face.identity = UNKNOWN if named else face.identity
-            add_note([f for f in skipped if f.note is None],
-                     f"not identified: the image has {len(faces)} faces and only the {len(kept)} largest are "
-                     "identified (FACEREC_MAX_FACES)")
+                face.note, face.reason = f"not identified: {why}", f"not identified: {why}"
         return add_note(faces, loaded.note)
 
-    def verify(self, a: ImageInput, b: ImageInput, *, threshold: float | None = None) -> Verification:
-        """Compare the largest face of each image."""
-        faces = []
-        for label, src in (("first", a), ("second", b)):
-            loaded = self.open_image(src)
-            found = self.detect(loaded.pixels)
-            if not found:
-                what = label if isinstance(src, (bytes, np.ndarray)) else describe(src)
-                raise FacerecError(f"no face found in the {label} image ({what})")
-            faces.append(add_note(self.embed(loaded.pixels, found[:1]), loaded.note)[0])
+    def _largest_face(self, label: str, src: ImageInput) -> Face:
+        loaded = self.open_image(src)
+        found = self.detect(loaded.pixels)
+        if not found:
+            what = label if isinstance(src, (bytes, np.ndarray)) else describe(src)
+            raise FacerecError(f"no face found in the {label} image ({what})")
+        return add_note(self.embed(loaded.pixels, found[:1]), loaded.note)[0]
+
+    def verify(self, a: ImageInput, b: ImageInput, *, threshold: float | None = None,
+               preset: str | None = None) -> Verification:
+        """Compare the largest face of each image, at ``threshold`` if given, else at the
+        verification preset ``preset`` (default: the strictest, see :attr:`verify_presets`)."""
+        faces = [self._largest_face(label, src) for label, src in (("first", a), ("second", b))]
         sim = float(faces[0].embedding @ faces[1].embedding)
         if self.thresholds.verify_cohort_weight:
             pair = np.stack([faces[0].embedding, faces[1].embedding])
             sim -= self.thresholds.verify_cohort_weight * float(self.model.cohort(pair).mean())
-        thr = self.verify_threshold if threshold is None else float(threshold)
-        return Verification(sim, thr, sim >= thr, faces[0], faces[1])
+        base = Verification(sim, self.verify_threshold, sim >= self.verify_threshold, faces[0], faces[1],
+                            scale=self.thresholds.verify_scale)
+        if threshold is not None:
+            return base.at(threshold)
+        return base.at(preset=self.thresholds.verify_preset(preset))
+
+    @property
+    def claimable_people(self) -> list[str]:
+        """Everyone a photo can be checked against: the enrolled gallery's people, then the model's."""
+        gallery = [] if self.gallery is None else self.gallery.people
+        return list(dict.fromkeys(list(gallery) + self.known_people))
+
+    def _person_samples(self, person: str) -> np.ndarray:
+        """The stored embeddings of ``person``: the enrolled gallery's, else the model's training photos."""
+        if self.gallery is not None:
+            m = self.gallery.refresh()
+            if m is not None and person in m.names:
+                k = list(m.names).index(person)
+                end = m.starts[k + 1] if k + 1 < len(m.starts) else len(m.X)
+                return np.asarray(m.X[m.starts[k]:end])
+        if self.model is not None and person in self.known_people:
+            idx = self.identifier.encoder_.transform([person])[0]
+            return np.asarray(self.identifier.gallery_[self.identifier.gallery_labels_ == idx])
+        raise FacerecError(f"{person!r} is neither enrolled in the gallery nor known to the trained model")
+
+    def verify_person(self, image: ImageInput, person: str, *, threshold: float | None = None,
+                      preset: str | None = None) -> Verification:
+        """"Is the largest face in ``image`` ``person``?" (an enrolled or a model person).
+
+        The score is the cosine to ``person``'s nearest stored photo (plain cosine: the claim
+        presets were measured that way, with 3 photos per person; a person with many more photos
+        gives strangers more chances, so ``compared_photos`` is reported)."""
+        samples = self._person_samples(person)
+        face = self._largest_face("photo", image)
+        sim = float(np.max(samples @ face.embedding))
+        base = Verification(sim, 0.0, False, face, None, scale=(
+            "the cosine similarity between this face and the person's closest stored photo, from -1 to 1"),
+            person=person, compared_photos=int(len(samples)))
+        if threshold is not None:
+            return base.at(threshold)
+        return base.at(preset=self.thresholds.verify_preset(preset, claim=True))

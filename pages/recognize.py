@@ -64,6 +64,13 @@ def _recognize(_recognizer: Recognizer, recognizer_key: str, data: bytes, name: 
                                  max_pixels=max_pixels)
 
 
+TABLE_COLUMNS = ["face", "identity", "score", "why", "best matches", "box (x1, y1, x2, y2)", "detection score",
+                 "note"]
+# Photos at least this wide, or with more than two faces, are shown across the page. (A comment:
+# a bare string in a page script would be drawn by Streamlit's magic.)
+WIDE = 640
+
+
 def png_bytes(image: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
@@ -85,38 +92,59 @@ class ImageResult:
 
     @property
     def annotated(self) -> np.ndarray:
-        return annotate(self.image, self.faces)
+        return self.annotated_with()
+
+    def annotated_with(self, highlight: int | None = None) -> np.ndarray:
+        """The photo with every face boxed and numbered as in :meth:`table`; ``highlight`` (an index
+        into ``faces``) marks one face."""
+        return annotate(self.image, self.faces, numbered=True, highlight=highlight)
+
+    @property
+    def wide(self) -> bool:
+        """Shown across the page: a large photo, or a group whose faces need the room."""
+        return self.image is not None and (self.image.shape[1] >= WIDE or len(self.faces) > 2)
+
+    def face_crop(self, index: int, margin: float = 0.4) -> np.ndarray:
+        """Face ``index`` with some of its surroundings, cut from the photo (for a closer look)."""
+        x1, y1, x2, y2 = self.faces[index].box
+        pad = margin * max(x2 - x1, y2 - y1)
+        h, w = self.image.shape[:2]
+        top, bottom = int(max(0, y1 - pad)), int(min(h, y2 + pad))
+        left, right = int(max(0, x1 - pad)), int(min(w, x2 + pad))
+        return self.image[top:max(bottom, top + 1), left:max(right, left + 1)]
 
     def summary(self) -> str:
-        """One line of Markdown for people: ``2 faces: **Colin Powell** (0.83), unknown`` (names as
-        plain text: they come from the gallery and the model)."""
+        """One line of Markdown for people: ``2 faces: 1 **Colin Powell** (0.83), 2 unknown`` (the
+        numbers are the boxes'; names as plain text: they come from the gallery and the model)."""
         if not self.faces:
             return "No face found."
         plural = "s" if len(self.faces) != 1 else ""
         if all(face.identity is None for face in self.faces):
             return f"{len(self.faces)} face{plural} found (no trained model or enrolled people to name them)."
         parts = []
-        for face in self.faces:
+        for i, face in enumerate(self.faces, start=1):
             label = plain(display_name(face.identity))
             if face.is_known and face.confidence is not None:
                 label = f"**{label}** ({face.confidence:.2f})"
-            parts.append(label)
+            parts.append(f"{i} {label}")
         return f"{len(self.faces)} face{plural}: " + ", ".join(parts)
 
     def table(self) -> pd.DataFrame:
+        """One row per face, numbered as the boxes are; one score (the one compared with the
+        threshold, as are the best matches') and why the face was named or not."""
         rows = []
         for i, face in enumerate(self.faces, start=1):
             rows.append({
                 "face": i,
-                "identity": face.identity if face.identity is not None else "(no model)",
-                "confidence": None if face.confidence is None else round(float(face.confidence), 3),
+                "identity": display_name(face.identity) if face.identity is not None else "(no model)",
+                "score": None if face.confidence is None else round(float(face.confidence), 3),
+                "why": face.reason or face.note or "",
+                "best matches": ", ".join(f"{display_name(m.name)} {m.score:.3f}" for m in face.matches),
                 "box (x1, y1, x2, y2)": ", ".join(f"{v:.0f}" for v in face.box),
                 "detection score": round(float(face.det_score), 3),
-                "best matches": ", ".join(f"{m.name} {m.score:.2f}" for m in face.matches),
                 "note": face.note or "",
             })
-        return pd.DataFrame(rows, columns=["face", "identity", "confidence", "box (x1, y1, x2, y2)",
-                                           "detection score", "best matches", "note"])
+        return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
     def to_json(self) -> str:
         return json.dumps([f.to_dict() for f in self.faces], indent=2)
@@ -138,6 +166,13 @@ def recognize_image(recognizer: Recognizer, name: str, data: bytes, *, threshold
     return ImageResult(name, image, faces)
 
 
+def _face_option(result: ImageResult, i: int) -> str:
+    if i < 0:
+        return "none"
+    face = result.faces[i]
+    return f"{i + 1}: {display_name(face.identity) if face.identity is not None else 'face'}"
+
+
 def show_result(index: int, result: ImageResult) -> None:
     with st.container(border=True):
         name = plain(result.name)  # an uploaded file's name, and messages that quote it: plain text
@@ -150,22 +185,60 @@ def show_result(index: int, result: ImageResult) -> None:
                        "in which faces are larger and face the camera.", icon=":material/face_retouching_off:")
             st.image(result.image, width=min(480, result.image.shape[1]))
             return
-        left, right = st.columns([2, 3])
+        # A face is picked by its number (the box's and the row's) or by selecting its row in the
+        # table below; the picked face is outlined in yellow and shown enlarged.
+        try:
+            rows = [int(r) for r in st.session_state[f"table_{index}"]["selection"]["rows"]]
+        except (KeyError, TypeError):  # no selection yet (or none this run)
+            rows = []
+        rows = [r for r in rows if 0 <= r < len(result.faces)]
+        picked = st.selectbox("Highlight face", range(-1, len(result.faces)), key=f"highlight_{index}",
+                              format_func=lambda i: _face_option(result, i),
+                              help="Outline one face in yellow and show it enlarged; selecting a row of the "
+                                   "table does the same.")
+        highlight = rows[0] if rows else (None if picked < 0 else picked)
+        image = result.annotated_with(highlight)
         width = result.image.shape[1]
-        # Small photos (LFW is 250 px) are shown larger so the labels stay readable.
-        left.image(result.annotated, width=min(640, max(320, width)))
-        with right:
+        if result.wide:
+            # Group and large photos across the page (the image's own button opens it full screen).
+            st.image(image, width="stretch",
+                     caption="Numbers on the boxes are the rows of the table. Hover the image and use its "
+                             "full-screen button to zoom.")
+            info = st.container()
+        else:
+            left, info = st.columns([2, 3])
+            # Small photos (LFW is 250 px) are shown larger so the labels stay readable.
+            left.image(image, width=min(WIDE, max(320, width)))
+        with info:
             st.markdown(result.summary())
+            if highlight is not None:
+                face = result.faces[highlight]
+                crop = result.face_crop(highlight)
+                st.image(crop, width=min(320, max(160, crop.shape[1] * 2)),
+                         caption=f"Face {highlight + 1}: {display_name(face.identity) if face.identity else 'face'}")
+                st.text(f"Face {highlight + 1}: {face.reason or face.note or ''}")
             stem = result.name.rsplit(".", 1)[0]
             st.download_button("Annotated image (PNG)", result.annotated_png(), f"{stem}_faces.png", "image/png",
                                key=f"png_{index}", icon=":material/download:", on_click="ignore")
             st.download_button("Results (JSON)", result.to_json(), f"{stem}_faces.json", "application/json",
                                key=f"json_{index}", icon=":material/download:", on_click="ignore")
-        st.dataframe(result.table(), hide_index=True, column_config={
-            "confidence": st.column_config.NumberColumn("confidence", format="%.3f",
-                                                        help="Cosine to the named person's closest training photo"),
+        st.dataframe(result.table(), hide_index=True, key=f"table_{index}", on_select="rerun",
+                     selection_mode="single-row", column_config={
+            "face": st.column_config.NumberColumn("face", help="The number on the face's box in the photo"),
+            "score": st.column_config.NumberColumn("score", format="%.3f", help=SCORE_HELP),
+            "why": st.column_config.TextColumn("why", help="Why the face was named or not: its score against "
+                                                           "the threshold, or the reason it was not identified"),
+            "best matches": st.column_config.TextColumn(
+                "best matches", help="The closest people, on the same scale as the score (the first is the "
+                                     "person named)"),
             "detection score": st.column_config.NumberColumn("detection score", format="%.3f"),
         })
+
+
+SCORE_HELP = ("The score compared with the threshold: the cosine similarity (-1 to 1) between the face and the "
+              "best-matching person's closest photo, minus a calibrated share of the face's mean similarity to "
+              "the 20 next most similar people (a face that resembles everybody is discounted). The best matches "
+              "are on the same scale.")
 
 
 # ---- the page ---------------------------------------------------------------------------------
@@ -182,9 +255,8 @@ controls = st.columns(2)
 threshold = controls[0].slider(
     "Decision threshold", min(0.0, round(recognizer.threshold, 3)), 1.0, float(round(recognizer.threshold, 3)), 0.01,
     key="recognize_threshold",
-    help="A face is named only when its score for the best-matching person (cosine to that person's closest "
-         f"photo) reaches this value; the default, {recognizer.threshold:.3f}, is the model's calibrated one. "
-         "Higher: fewer wrong names, more 'unknown'.")
+    help=f"A face is named only when its score reaches this value. {SCORE_HELP} The default, "
+         f"{recognizer.threshold:.3f}, is {recognizer.thresholds.source}. Higher: fewer wrong names, more 'unknown'.")
 min_face_size = controls[1].slider(
     "Minimum face size (pixels)", 10, 200, int(settings.min_face_size), 5, key="recognize_min_face",
     help="Smaller faces are not looked for. Lower it for group photos, raise it to skip background faces.")

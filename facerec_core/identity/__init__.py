@@ -12,11 +12,11 @@ This package knows neither SQLite nor the Recognizer; the gallery is a source de
 :mod:`facerec_core.gallery.search`.
 """
 from .calibration import calibrate_open_set, calibrate_threshold, leave_one_out_scores
-from .decide import MIN_IDENTIFY_DET_SCORE, MIN_IDENTIFY_FACE_SIZE, Thresholds, decide
+from .decide import MIN_IDENTIFY_DET_SCORE, MIN_IDENTIFY_FACE_SIZE, Thresholds, VerifyPreset, decide
 from .identifiers import NearestNeighborIdentifier, SVMIdentifier
 from .kernel import COHORT_SIZE, cohort_means, open_set_scores
 from .sources import Candidate, IdentitySource, ModelSource
 
 __all__ = ["COHORT_SIZE", "Candidate", "IdentitySource", "MIN_IDENTIFY_DET_SCORE", "MIN_IDENTIFY_FACE_SIZE",
-           "ModelSource", "NearestNeighborIdentifier", "SVMIdentifier", "Thresholds", "calibrate_open_set",
+           "ModelSource", "NearestNeighborIdentifier", "SVMIdentifier", "Thresholds", "VerifyPreset", "calibrate_open_set",
            "calibrate_threshold", "cohort_means", "decide", "leave_one_out_scores", "open_set_scores"]

@@ -15,7 +15,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..backbones.specs import BackboneSpec
-from ..faces import UNKNOWN, Face
+from ..errors import FacerecError
+from ..faces import UNKNOWN, Face, Match, display_name
 from .kernel import open_set_scores
 from .sources import Candidate, IdentitySource
 
@@ -25,6 +26,67 @@ MIN_IDENTIFY_DET_SCORE = 0.95
 """Faces the detector is less sure of are not identified; enrollment refuses them too."""
 
 CALIBRATED = "calibrated (trained model, 1% FAR)"
+
+PLAIN_SCALE = ("the cosine similarity of the two faces' embeddings, from -1 to 1: 1 is the same picture, "
+               "photos of different people mostly score below 0.3")
+
+
+def normalised_scale(weight: float) -> str:
+    """What a cohort-normalised verification score is, for people."""
+    return (f"the cosine similarity of the two faces (-1 to 1) minus {weight:.2f} × their mean cosine to the 20 "
+            "people the model knows who resemble them most; it discounts faces that look like everybody, so "
+            "two different people often score below 0. Only its position against the threshold matters")
+
+
+@dataclasses.dataclass(frozen=True)
+class VerifyPreset:
+    """A verification threshold chosen for a measured false-accept rate.
+
+    Attributes:
+        name: ``strict``, ``balanced``, ``lenient`` (or ``default`` where nothing was measured).
+        threshold: the score a pair needs to be called the same person.
+        far: the share of different-person pairs it accepted where it was measured (``None``:
+            not measured).
+        tar: the share of same-person pairs it accepted there.
+        target_far: the false-accept rate it was chosen for (``None``: the equal-error point).
+        measured_on: where ``far`` and ``tar`` come from, for people.
+    """
+
+    name: str
+    threshold: float
+    far: float | None = None
+    tar: float | None = None
+    target_far: float | None = None
+    measured_on: str = ""
+
+    @classmethod
+    def from_dict(cls, name: str, d: Mapping[str, Any], measured_on: str) -> "VerifyPreset":
+        """From a :func:`~facerec_core.evaluate.verification_presets` entry; ``measured_on`` is
+        completed with the numbers of pairs it counts."""
+        if "impostor_pairs" in d:
+            measured_on += (f", {int(d['impostor_pairs']):,} different-person and {int(d.get('genuine_pairs', 0)):,} "
+                            "same-person pairs")
+        return cls(name, float(d["threshold"]), d.get("far"), d.get("tar"), d.get("target_far"), measured_on)
+
+    def describe(self) -> str:
+        """``strict: threshold 0.612; accepted 0.10% of different-person pairs and 96.9% of
+        same-person pairs (LFW View-2 ...)``."""
+        if self.far is None:
+            return f"{self.name}: threshold {self.threshold:.3f} (false-accept rate not measured)"
+        tar = "" if self.tar is None else f" and {self.tar:.1%} of same-person pairs"
+        return (f"{self.name}: threshold {self.threshold:.3f}; accepted {self.far:.2%} of different-person "
+                f"pairs{tar} ({self.measured_on})")
+
+
+def _presets(measured: Mapping[str, Any] | None, measured_on: str) -> tuple[VerifyPreset, ...]:
+    return tuple(VerifyPreset.from_dict(name, d, measured_on) for name, d in (measured or {}).items())
+
+
+def _report_presets(report: Mapping[str, Any] | None, normalised: bool) -> Mapping[str, Any] | None:
+    verification = (report or {}).get("verification") or {}
+    if normalised:
+        verification = verification.get("cohort_normalised") or {}
+    return verification.get("presets")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +100,10 @@ class Thresholds:
         verify_cohort_weight: the cohort share subtracted in verification (0: plain cosine).
         min_face_size, min_det_score: the quality gates.
         source: where ``identify`` came from, for people (calibrated, given, or a default).
+        verify_presets: the verification thresholds for measured false-accept rates, strictest
+            (the default, ``verify``) first.
+        claim_presets: the same for "is this photo person P?" (best cosine to P's photos).
+        verify_scale: what a verification score is, for people.
     """
 
     identify: float
@@ -47,14 +113,23 @@ class Thresholds:
     min_face_size: float = MIN_IDENTIFY_FACE_SIZE
     min_det_score: float = MIN_IDENTIFY_DET_SCORE
     source: str = "given"
+    verify_presets: tuple[VerifyPreset, ...] = ()
+    claim_presets: tuple[VerifyPreset, ...] = ()
+    verify_scale: str = PLAIN_SCALE
 
     @classmethod
     def from_manifest(cls, manifest: Mapping[str, Any] | None, spec: BackboneSpec, *, has_model: bool,
-                      identify: float | None = None, **gates: float) -> "Thresholds":
+                      identify: float | None = None, report: Mapping[str, Any] | None = None,
+                      **gates: float) -> "Thresholds":
         """The thresholds a trained model's manifest stores, or the backbone's documented defaults
         (:class:`~facerec_core.backbones.specs.BackboneSpec`) where it stores none. ``identify``
         overrides the open-set threshold; ``gates`` the quality gates. The verification cohort is
-        only used with a model (its classes are the cohort)."""
+        only used with a model (its classes are the cohort).
+
+        Verification presets: those the model's training measured on LFW View-2 (the manifest's
+        ``verify_presets``, else its ``report``'s verification figures) for the score the model
+        verifies with; without them, the backbone's, measured on View-2 with the plain cosine by
+        ``bench/verify_presets.py``; where neither exists, one ``default`` preset, not measured."""
         stored = dict((manifest or {}).get("thresholds", {}))
         if identify is not None:
             value, source = float(identify), "given"
@@ -63,9 +138,39 @@ class Thresholds:
         else:
             value, source = spec.identify_threshold, f"default for {spec.name}"
         verify_weight = float(stored.get("verify_cohort_weight", 0.0)) if has_model else 0.0
-        verify = float(stored["verify_normalised"] if verify_weight else stored.get("verify", spec.verify_threshold))
-        return cls(identify=value, cohort_weight=float(stored.get("cohort_weight", 0.0)), verify=verify,
-                   verify_cohort_weight=verify_weight, source=source, **gates)
+        view2 = "LFW View-2"
+        presets: tuple[VerifyPreset, ...] = ()
+        if has_model:
+            measured = stored.get("verify_presets") or _report_presets(report, normalised=bool(verify_weight))
+            presets = _presets(measured, f"{view2}, measured when this model was trained")
+        if verify_weight and not presets:
+            # a model that normalises but measured no presets: its accuracy-optimal threshold
+            presets = (VerifyPreset("default", float(stored["verify_normalised"]),
+                                    measured_on="View-2 accuracy-optimal; false-accept rate not measured"),)
+        if not presets:
+            verify_weight = 0.0  # the spec's presets are for the plain cosine
+            presets = _presets(spec.verify_presets, f"{view2}, {spec.presets_measured_on}")
+        if not presets:
+            presets = (VerifyPreset("default", float(stored.get("verify", spec.verify_threshold)),
+                                    measured_on="false-accept rate not measured"),)
+        claims = _presets(spec.claim_presets, spec.claims_measured_on) or tuple(
+            dataclasses.replace(p, far=None, tar=None, measured_on="measured for pairs, not for claims")
+            for p in _presets(spec.verify_presets, "") or presets)
+        return cls(identify=value, cohort_weight=float(stored.get("cohort_weight", 0.0)), verify=presets[0].threshold,
+                   verify_cohort_weight=verify_weight, source=source, verify_presets=presets, claim_presets=claims,
+                   verify_scale=normalised_scale(verify_weight) if verify_weight else PLAIN_SCALE, **gates)
+
+    def verify_preset(self, name: str | None = None, *, claim: bool = False) -> VerifyPreset:
+        """The verification preset called ``name`` (default: the strictest), of the pair presets or,
+        with ``claim``, of the claim presets; an unknown name raises :class:`FacerecError`."""
+        presets = self.claim_presets if claim else self.verify_presets
+        if name is None:
+            return presets[0]
+        for preset in presets:
+            if preset.name == name:
+                return preset
+        raise FacerecError(f"unknown verification preset {name!r}; choose one of: "
+                           f"{', '.join(p.name for p in presets)}")
 
     def quality_note(self, face: Face) -> str | None:
         """Why ``face`` cannot be identified, or ``None`` when it passes the gates."""
@@ -76,23 +181,41 @@ class Thresholds:
         return None
 
 
+def _on_scale(candidates: Sequence[Candidate], cohort: float, weight: float) -> list[Match]:
+    """Every source's matches on the decision scale (cosine − weight × cohort), one per name,
+    best first; each source's chosen person is among them even when its top-k left it out (an
+    SVM may choose someone who is not the nearest)."""
+    best: dict[str, Match] = {}
+    for c in candidates:
+        for name, cosine in [(m.name, m.score) for m in c.matches] + [(c.name, c.score)]:
+            if name not in best or cosine > best[name].cosine:
+                best[name] = Match(name, float(open_set_scores(cosine, cohort, weight)), float(cosine))
+    return sorted(best.values(), key=lambda m: -m.score)
+
+
 def decide(faces: list[Face], sources: Sequence[IdentitySource], thresholds: Thresholds, *,
            threshold: float | None = None, top_k: int = 3) -> list[Face]:
-    """Fill ``identity``, ``confidence``, ``matches`` and ``note`` of embedded faces (in place).
+    """Fill ``identity``, ``confidence``, ``matches``, ``threshold``, ``reason`` and ``note`` of
+    embedded faces (in place).
 
     Faces that fail a quality gate are ``"unknown"`` with a note. The others are searched in
-    every source; each candidate is scored as ``cosine − cohort_weight × cohort`` (the cohort of
-    the first source that holds one, else 0) and the best candidate reaching ``threshold``
-    (default ``thresholds.identify``) names the face; otherwise it is ``"unknown"`` with the best
-    score. ``matches`` merges every source's top-k. With no source holding anyone, ``identity``
-    stays ``None`` (nobody can be named).
+    every source; every candidate and every match is scored as ``cosine − cohort_weight ×
+    cohort`` (the cohort of the first source that holds one, else 0): one scale for the
+    confidence, the matches and the threshold. The best source choice reaching ``threshold``
+    (default ``thresholds.identify``) names the face; failing that, the best-scoring match if it
+    reaches it (the rule the threshold was calibrated with: the nearest person); otherwise the
+    face is ``"unknown"`` with the best match's score. ``matches`` (top-k, best first) starts
+    with the person named, so a face's name, confidence and first match always agree, and an
+    unknown face has no match at or above the threshold. ``reason`` says which of these
+    happened. With no source holding anyone, ``identity`` stays ``None`` (nobody can be named).
     """
     thr = thresholds.identify if threshold is None else float(threshold)
     todo = []
     for face in faces:
+        face.threshold = thr
         note = thresholds.quality_note(face)
         if note is not None:
-            face.identity, face.note = UNKNOWN, note
+            face.identity, face.note, face.reason = UNKNOWN, note, f"not identified: {note}"
         elif face.embedding is not None:
             todo.append(face)
     if not todo:
@@ -103,11 +226,30 @@ def decide(faces: list[Face], sources: Sequence[IdentitySource], thresholds: Thr
         candidates: list[Candidate] = [a[i] for a in answers]
         if not candidates:
             face.identity, face.confidence = None, None
+            face.reason = "nobody to compare with (no trained model and no enrolled people)"
             continue
         cohort = next((c.cohort for c in candidates if c.cohort is not None), 0.0)
         scored = [(c, float(open_set_scores(c.score, cohort, thresholds.cohort_weight))) for c in candidates]
+        matches = _on_scale(candidates, cohort, thresholds.cohort_weight)
         named = [cs for cs in scored if cs[1] >= thr]
-        best, score = max(named or scored, key=lambda cs: cs[1])
-        face.identity, face.confidence = (best.name if named else UNKNOWN), score
-        face.matches = sorted((m for c in candidates for m in c.matches), key=lambda m: -m.score)[:top_k]
+        if named:
+            best, score = max(named, key=lambda cs: cs[1])
+            chosen = next(m for m in matches if m.name == best.name)
+            face.identity, face.confidence = best.name, score
+            face.reason = f"score {score:.3f} ≥ threshold {thr:.3f}"
+            if matches[0] is not chosen:
+                # the identifier's choice (nearest photo and the person's average face, or the
+                # SVM) is not the single nearest photo: say so rather than contradict the list
+                face.reason += (f" (chosen by the model; {display_name(matches[0].name)}'s nearest photo scores "
+                                f"{matches[0].score:.3f})")
+            matches = [chosen] + [m for m in matches if m is not chosen]
+        elif matches[0].score >= thr:
+            face.identity, face.confidence = matches[0].name, matches[0].score
+            face.reason = (f"score {matches[0].score:.3f} ≥ threshold {thr:.3f} (nearest photo; the model's "
+                           f"choice {display_name(scored[0][0].name)} scored {scored[0][1]:.3f})")
+        else:
+            face.identity, face.confidence = UNKNOWN, matches[0].score
+            face.reason = (f"closest to {display_name(matches[0].name)} ({matches[0].score:.3f}) but below "
+                           f"threshold {thr:.3f}")
+        face.matches = matches[:top_k]
     return faces

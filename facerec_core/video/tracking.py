@@ -158,6 +158,7 @@ def _copy_identity(src: Face, dst: Face) -> Face:
     """Give the freshly detected ``dst`` the embedding and name of the tracked ``src``."""
     dst.embedding, dst.identity, dst.confidence = src.embedding, src.identity, src.confidence
     dst.matches, dst.note = list(src.matches), src.note
+    dst.threshold, dst.reason = src.threshold, src.reason
     return dst
 
 
@@ -283,6 +284,7 @@ class FrameProcessor:
         faces = [t.face for t in self.tracks if t.face.embedding is not None]
         for face in faces:
             face.identity, face.confidence, face.matches, face.note = None, None, [], None
+            face.threshold, face.reason = None, None
         if faces:
             self.recognizer.identify(faces, threshold=threshold, top_k=top_k)
         self._identified_with = threshold

@@ -91,10 +91,13 @@ def test_thresholds_from_a_manifest_or_the_backbone_defaults():
                                "verify_normalised": 0.3, "verify_cohort_weight": 0.7}}
     t = Thresholds.from_manifest(manifest, spec, has_model=True)
     assert (t.identify, t.cohort_weight, t.verify, t.verify_cohort_weight, t.source) == (0.53, 0.6, 0.3, 0.7, CALIBRATED)
+    strict = spec.verify_presets["strict"]["threshold"]  # measured by bench/verify_presets.py
     t = Thresholds.from_manifest(manifest, spec, has_model=False)  # no model: no verification cohort
-    assert (t.verify, t.verify_cohort_weight) == (0.42, 0.0)
+    assert (t.verify, t.verify_cohort_weight) == (strict, 0.0)
     t = Thresholds.from_manifest(None, spec, has_model=False)
-    assert (t.identify, t.verify, t.cohort_weight, t.source) == (0.63, 0.41, 0.0, "default for facenet")
+    assert (t.identify, t.verify, t.cohort_weight, t.source) == (0.63, strict, 0.0, "default for facenet")
+    t = Thresholds.from_manifest(None, spec_for("dlib-resnet"), has_model=False)  # nothing measured: one default
+    assert [(p.name, p.threshold, p.far) for p in t.verify_presets] == [("default", 0.90, None)]
     assert Thresholds.from_manifest(None, spec_for("dlib-resnet"), has_model=False).identify == 0.90
     assert Thresholds.from_manifest(manifest, spec, has_model=True, identify=0.7).identify == 0.7
 
