@@ -230,7 +230,7 @@ class TrainingJob:
                 f"the training process was stopped{where}" if proc.killed else f"stopped{where}"
             self._finish(CANCELLED, error=str(error or "cancelled"))
         elif kind == "done" and outcome.get("version"):
-            self._candidate_ready(settings, str(outcome["version"]))
+            self._candidate_ready(settings, str(outcome["version"]), outcome.get("extra") or {})
         elif kind == "failed":
             self._finish(FAILED, error=str(outcome.get("error")))
         else:
@@ -238,11 +238,11 @@ class TrainingJob:
             self._finish(FAILED, error=f"the training process ended with status {proc.process.returncode}"
                                        + (f": {tail}" if tail else ""))
 
-    def _candidate_ready(self, settings: Settings, version: str) -> None:
+    def _candidate_ready(self, settings: Settings, version: str, extra: dict) -> None:
         from facerec_core.versions import deployed_version, load_version, use_version
 
         _, report = load_version(settings.artifacts_dir, version)
-        report = {**report, "version": version}
+        report = {**report, **(extra if isinstance(extra, dict) else {}), "version": version}
         deployed = False
         if deployed_version(settings.artifacts_dir) is None:  # nothing to replace: use it at once
             use_version(settings.artifacts_dir, version)

@@ -114,7 +114,7 @@ def compare(candidate: tuple[dict, dict], deployed: tuple[dict, dict] | None) ->
 
     cu, du = user_figures(cr), user_figures(dr)
     open_same = open_protocol(cr) is not None and open_protocol(cr) == open_protocol(dr)
-    open_why = (f"the candidate had no open-set test" if cu is None else
+    open_why = ("the candidate had no open-set test" if cu is None else
                 "the deployed model had no open-set test" if du is None else
                 f"measured on {describe_open(cr)} against {describe_open(dr)}"
                 + ("" if closed_same else " of a different closed-set split"))

@@ -225,7 +225,7 @@ def _worker(request: dict) -> int:
             log.exception("training failed")
             emit("failed", error=f"{type(exc).__name__}: {exc}")
             return 1
-        emit("done", version=report.get("version"))
+        emit("done", version=report.get("version"), extra={k: report[k] for k in ("gallery",) if k in report})
         return 0
 
 
