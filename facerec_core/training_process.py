@@ -236,4 +236,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # Everything is written and closed by now; skip the interpreter's teardown (torch's takes
+    # seconds at low priority), so a cancelled run ends as soon as it notices.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
