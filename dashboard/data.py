@@ -10,7 +10,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from facerec_core.artifacts import MANIFEST, load_artifacts, read_manifest
+from facerec_core.artifacts import MANIFEST, deployed_dir, load_artifacts, read_manifest
+from facerec_core.errors import ArtifactError
 from facerec_core.settings import Settings
 
 
@@ -25,13 +26,17 @@ def lfw_people(lfw_dir: str) -> dict[str, list[str]]:
 
 # ---- trained model ----------------------------------------------------------------------------
 def artifacts_fingerprint(artifacts_dir: Path) -> str | None:
-    """Changes whenever training rewrites the artifacts (the manifest is written last)."""
-    path = Path(artifacts_dir) / MANIFEST
+    """Changes whenever another model is deployed or its files are rewritten (the manifest is
+    written last); ``None`` when there is none."""
     try:
-        stat = path.stat()
+        folder = deployed_dir(Path(artifacts_dir))
+    except ArtifactError:
+        return "damaged-pointer"  # the readers then raise the ArtifactError that says so
+    try:
+        stat = (folder / MANIFEST).stat()
     except OSError:
         return None
-    return f"{stat.st_mtime_ns}-{stat.st_size}"
+    return f"{folder.name}-{stat.st_mtime_ns}-{stat.st_size}"
 
 
 @st.cache_data(max_entries=4, show_spinner="Reading the trained model's report…")

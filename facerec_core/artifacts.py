@@ -7,6 +7,7 @@ import datetime as _dt
 import json
 import logging
 import math
+import os
 import platform
 import shutil
 import tempfile
@@ -23,6 +24,9 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 MODEL_FILE = "identifier.joblib"
 REPORT_FILE = "report.json"
+# Versions (facerec_core.versions): artifacts_dir/versions/<id>/ and a pointer to the deployed one.
+VERSIONS = "versions"
+POINTER = "deployed.json"
 # 2: FaceNet's crop margin scales with the face; a classifier fitted to version-1 embeddings
 # (a fixed 32-pixel margin) would be fed slightly different vectors, so it is refused.
 FORMAT_VERSION = 2
@@ -38,6 +42,41 @@ def library_versions() -> dict[str, str]:
             "scikit-learn": sklearn.__version__, "torch": torch.__version__}
 
 
+def deployed_dir(directory: Path) -> Path:
+    """The folder holding the deployed model of artifacts folder ``directory``: the version that
+    ``directory/deployed.json`` points to (see :mod:`facerec_core.versions`), or ``directory`` itself
+    for a folder from before versions (a single model saved in place)."""
+    directory = Path(directory)
+    pointer = directory / POINTER
+    if not pointer.is_file():
+        return directory
+    try:
+        version = json.loads(pointer.read_text(encoding="utf-8"))["version"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ArtifactError(f"{pointer} cannot be read ({exc}); choose a version with "
+                            "`python -m facerec_core models use VERSION` or retrain") from None
+    if not isinstance(version, str) or not version or "/" in version or version.startswith("."):
+        raise ArtifactError(f"{pointer} names no valid version; choose one with "
+                            "`python -m facerec_core models use VERSION`")
+    return directory / VERSIONS / version
+
+
+def write_files(folder: Path, identifier: Any, manifest: dict, report: dict) -> dict:
+    """Write the identifier, report and manifest (with the files' SHA-256) into ``folder``, each
+    owner-only (0600: the model holds embeddings, biometric data). Returns the manifest written.
+    Raises OSError, TypeError or ValueError."""
+    joblib.dump(identifier, folder / MODEL_FILE)
+    (folder / REPORT_FILE).write_text(json.dumps(report, indent=1, default=_json_default) + "\n")
+    manifest = {**manifest, "format_version": FORMAT_VERSION,
+                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "versions": library_versions(),
+                "files": {name: sha256_file(folder / name) for name in (MODEL_FILE, REPORT_FILE)}}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, default=_json_default) + "\n")
+    for name in (MODEL_FILE, REPORT_FILE, MANIFEST):
+        os.chmod(folder / name, 0o600)
+    return manifest
+
+
 def save_artifacts(directory: Path, identifier: Any, manifest: dict, report: dict) -> Path:
     """Write the identifier, report and manifest into ``directory``.
 
@@ -45,6 +84,7 @@ def save_artifacts(directory: Path, identifier: Any, manifest: dict, report: dic
     there (a value that is not JSON, a full disk) leaves the deployed set as it was; the three
     files then replace the old ones, the manifest last because it vouches for the others, and
     should a replacement fail the old files are put back. Raises :class:`ArtifactError`.
+    (Training saves versions instead: :func:`facerec_core.versions.save_version`.)
     """
     directory = Path(directory)
     try:
@@ -55,14 +95,8 @@ def save_artifacts(directory: Path, identifier: Any, manifest: dict, report: dic
                             "make the folder writable or set FACEREC_ARTIFACTS_DIR") from None
     try:
         try:
-            joblib.dump(identifier, staging / MODEL_FILE)
-            (staging / REPORT_FILE).write_text(json.dumps(report, indent=1, default=_json_default) + "\n")
-            manifest = {**manifest, "format_version": FORMAT_VERSION,
-                        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                        "versions": library_versions(),
-                        "files": {name: sha256_file(staging / name) for name in (MODEL_FILE, REPORT_FILE)}}
-            (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, default=_json_default) + "\n")
-            directory.mkdir(parents=True, exist_ok=True)
+            write_files(staging, identifier, manifest, report)
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         except (OSError, TypeError, ValueError) as exc:
             raise ArtifactError(f"could not write the trained model to {directory} ({exc}); the previous "
                                 "model, if any, is unchanged") from None
@@ -99,7 +133,7 @@ def _swap_in(staging: Path, directory: Path) -> None:
 def read_manifest(directory: Path) -> dict:
     """The manifest of ``directory`` as a dict, checked to hold what loading and the pages need.
     Raises :class:`ArtifactError` naming the problem and the fix."""
-    path = Path(directory) / MANIFEST
+    path = deployed_dir(directory) / MANIFEST
     if not path.is_file():
         raise NoTrainedModelError(
             f"no trained model in {directory} (missing {MANIFEST}). Train one: "
@@ -139,7 +173,7 @@ def load_artifacts(directory: Path, backbone: str | None = None) -> tuple[Any, d
     """Load ``(identifier, manifest, report)`` after checking every file's SHA-256 and, if given,
     that the model was trained with ``backbone``. Anything missing, edited, truncated or not what
     training writes raises :class:`ArtifactError` saying so and how to fix it."""
-    directory = Path(directory)
+    directory = deployed_dir(directory)
     manifest = read_manifest(directory)
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(f"{directory}: artifact format {manifest.get('format_version')} is not "

@@ -48,8 +48,57 @@ def cmd_train(args) -> int:
     cfg = TrainConfig(min_images=args.min_images, seed=args.seed, identifier=args.identifier,
                       max_people=args.max_people, max_images=args.max_images, target_far=args.far,
                       verification=not args.no_verification, **_open_set_options(args))
-    report = train_lfw(_settings(args), cfg)
+    report = train_lfw(_settings(args), cfg, deploy=not args.no_deploy)
     _print_summary(report)
+    _print_version(report, deployed=not args.no_deploy)
+    return 0
+
+
+def _print_version(report: dict, deployed: bool) -> None:
+    version = report.get("version")
+    if deployed:
+        print(f"saved and deployed as version {version} (`models list` shows the others, `models use` goes back)")
+    else:
+        print(f"saved as version {version}, not deployed: `python -m facerec_core models use {version}` deploys it")
+
+
+def cmd_models_list(args) -> int:
+    from .versions import list_versions
+
+    versions = list_versions(_settings(args).artifacts_dir)
+    if args.json:
+        _print_json([{"version": v.version, "deployed": v.deployed, "created": v.created,
+                      "error": v.error, "manifest": v.manifest} for v in versions])
+        return 0
+    if not versions:
+        print("no trained models yet: python -m facerec_core train")
+        return 0
+    print(f"  {'version':24} {'created':26} {'people':>7} {'accuracy':>9} {'View-2':>8}  identifier")
+    for v in versions:
+        mark = "*" if v.deployed else " "
+        if v.manifest is None:
+            print(f"{mark} {v.version:24} unreadable: {_one_line(v.error or '')}")
+            continue
+        m = v.manifest.get("metrics") or {}
+        view2 = m.get("view2_accuracy_normalised", m.get("view2_accuracy"))
+        print(f"{mark} {v.version:24} {v.created:26} {v.manifest.get('classes', '?'):>7} "
+              f"{_pct(m.get('accuracy')):>9} {_pct(view2):>8}  {v.manifest.get('identifier', '?')}")
+    print("* deployed; `python -m facerec_core models use VERSION` deploys another")
+    return 0
+
+
+def _pct(value) -> str:
+    return "-" if not isinstance(value, (int, float)) else f"{value:.2%}"
+
+
+def cmd_models_use(args) -> int:
+    from .versions import deployed_version, use_version
+
+    settings = _settings(args)
+    before = deployed_version(settings.artifacts_dir)
+    manifest = use_version(settings.artifacts_dir, args.version)
+    print(f"version {args.version} deployed ({manifest.get('classes', '?')} people, "
+          f"{manifest.get('backbone', '?')}); was {before or 'none'}")
     return 0
 
 
@@ -188,10 +237,11 @@ def cmd_retrain(args) -> int:
     cfg = TrainConfig(min_images=args.min_images, seed=args.seed, identifier=args.identifier,
                       max_people=args.max_people, max_images=args.max_images,
                       verification=not args.no_verification, **_open_set_options(args))
-    report = retrain(_settings(args), cfg)
+    report = retrain(_settings(args), cfg, deploy=not args.no_deploy)
     _print_summary(report)
     g = report["gallery"]
     print(f"gallery folded in: {g['people']} people, {g['samples']} samples")
+    _print_version(report, deployed=not args.no_deploy)
     return 0
 
 
@@ -236,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(sp, data=True)
     sp.add_argument("--identifier", choices=["auto", "svm", "nn"], default="auto")
     sp.add_argument("--far", type=float, default=0.01, help="target false-accept rate for the threshold")
+    sp.add_argument("--no-deploy", action="store_true",
+                    help="save the model as a new version without deploying it (`models use` deploys it)")
     sp.set_defaults(func=cmd_train)
 
     sp = sub.add_parser("evaluate", help="evaluate on LFW without saving (prints the metrics table)")
@@ -300,7 +352,19 @@ def build_parser() -> argparse.ArgumentParser:
     common(sp, data=True)
     sp.add_argument("--data-dir", type=Path, help="folder of the gallery (default: FACEREC_DATA_DIR)")
     sp.add_argument("--identifier", choices=["auto", "svm", "nn"], default="svm")
+    sp.add_argument("--no-deploy", action="store_true", help="save as a new version without deploying it")
     sp.set_defaults(func=cmd_retrain)
+
+    sp = sub.add_parser("models", help="trained model versions: list them, deploy one or roll back")
+    models = sp.add_subparsers(dest="models_command", required=True)
+    mp = models.add_parser("list", help="every saved version, the deployed one marked *")
+    mp.add_argument("--artifacts-dir", type=Path, help="trained model folder")
+    mp.add_argument("--json", action="store_true")
+    mp.set_defaults(func=cmd_models_list)
+    mp = models.add_parser("use", help="deploy VERSION (also to roll back to an earlier one)")
+    mp.add_argument("--artifacts-dir", type=Path, help="trained model folder")
+    mp.add_argument("version")
+    mp.set_defaults(func=cmd_models_use)
     return p
 
 

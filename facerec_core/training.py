@@ -18,7 +18,6 @@ from typing import Callable
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from .artifacts import save_artifacts
 from .embeddings import extract_embeddings
 from .errors import FacerecError
 from .evaluate import (ORIGINAL_DESIGN, closed_set_metrics, open_set_metrics, per_person_report,
@@ -28,6 +27,7 @@ from .identity import (ModelSource, NearestNeighborIdentifier, SVMIdentifier, ca
                        open_set_scores)
 from .lfw import LFWDataset, image_path, name_variants, read_pairs, read_people, scan_lfw
 from .settings import Settings
+from .versions import save_version
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +60,25 @@ class TrainConfig:
     merge_name_variants: bool = True  # one person filed under two LFW names becomes one (see lfw.name_variants)
 
 
-def _stage(on_stage: StageFn | None, name: str, done: int = 0, total: int = 0) -> None:
+def _stage(on_stage: StageFn | None, name: str, done: int = 0, total: int = 0,
+           should_stop: Callable[[], bool] | None = None) -> None:
     log.info("%s %s", name, f"{done}/{total}" if total else "")
     if on_stage is not None:
         on_stage(name, done, total)
+    check_stop(should_stop, name)
+
+
+def check_stop(should_stop: Callable[[], bool] | None, where: str) -> None:
+    """Raise InterruptedError when ``should_stop()`` says so (polled at every stage and step)."""
+    if should_stop is not None and should_stop():
+        raise InterruptedError(f"cancelled at: {where}")
+
+
+def planned_stages(config: TrainConfig, has_pairs: bool) -> int:
+    """How many stages :func:`train_lfw` reports for ``config`` (for an overall progress bar)."""
+    kinds = len(IDENTIFIERS) if config.identifier == "auto" else 1
+    return (1 + kinds + 1 + int(config.open_set) + 2 * int(config.verification and has_pairs)
+            + 1 + 1)  # embed, fit each, calibrate, [strangers], [View-2 embed, score], refit, save
 
 
 def check_config(config: TrainConfig) -> None:
@@ -195,6 +210,7 @@ def view2_verification(settings: Settings, *, backbone_name: str | None = None,
     paths, labels = dataset.samples()
     emb = extract_embeddings(paths, settings, backbone_name=backbone_name, should_stop=should_stop,
                              progress=(lambda d, t: _stage(on_stage, "embedding LFW for View-2", d, t)))
+    _stage(on_stage, "View-2 verification", should_stop=should_stop)
     X, index = emb.embeddings, {p: i for i, p in enumerate(emb.paths)}
     ia = np.array([index[str(image_path(settings.lfw_dir, p.name1, p.index1))] for p in pairs])
     ib = np.array([index[str(image_path(settings.lfw_dir, p.name2, p.index2))] for p in pairs])
@@ -210,6 +226,7 @@ def view2_verification(settings: Settings, *, backbone_name: str | None = None,
         class_fold = np.array([fold_of.get(c, -1) for c in cohort_clf.classes_])
         cohort = np.zeros((len(pairs), 2), np.float32)
         for k in np.unique(pair_folds):
+            check_stop(should_stop, "View-2 cohort")
             rows = np.flatnonzero(pair_folds == k)
             for j, idx in enumerate((ia, ib)):
                 sims = cohort_clf.class_similarities(X[idx[rows]])
@@ -223,16 +240,20 @@ def view2_verification(settings: Settings, *, backbone_name: str | None = None,
 
 
 def train_lfw(settings: Settings, config: TrainConfig | None = None, *, on_stage: StageFn | None = None,
-              should_stop: Callable[[], bool] | None = None, save: bool = True,
+              should_stop: Callable[[], bool] | None = None, save: bool = True, deploy: bool = True,
               extra_samples: tuple[np.ndarray, list[str]] | None = None) -> dict:
-    """Embed, split, tune, evaluate, refit on everything and save. Returns the report.
+    """Embed, split, tune, evaluate, refit on everything and save a version. Returns the report,
+    with ``version`` the saved version's id when saved.
 
     Args:
         settings: LFW folder, backbone, cache and artifact folders.
         config: protocol and identifier choices.
         on_stage: progress callback ``fn(stage, done, total)``.
-        should_stop: polled during embedding; returning True cancels (InterruptedError).
-        save: write the artifacts (False for a dry evaluation).
+        should_stop: polled at every stage, between embedding chunks and between the SVM search's
+            fits; returning True cancels (InterruptedError) and nothing is saved.
+        save: save the model as a new version (False for a dry evaluation).
+        deploy: also deploy that version (see :mod:`facerec_core.versions`); False leaves the
+            deployed model as it was, for review (the dashboard asks first).
         extra_samples: ``(embeddings, names)`` added to the deployed model's training data only
             (e.g. the enrolled gallery folded in by "retrain"); the reported metrics do not use them.
     """
@@ -252,7 +273,7 @@ def train_lfw(settings: Settings, config: TrainConfig | None = None, *, on_stage
         raise TrainingError(f"only {kept.n_people} people have ≥ {config.min_images} images: nothing to tell apart; "
                             "lower --min-images or raise --max-people")
     paths, labels = kept.samples()
-    _stage(on_stage, "embedding faces", 0, len(paths))
+    _stage(on_stage, "embedding faces", 0, len(paths), should_stop)
     emb = extract_embeddings(paths, settings, should_stop=should_stop,
                              progress=lambda d, t: _stage(on_stage, "embedding faces", d, t))
     X, y = emb.embeddings, np.asarray(labels)
@@ -266,8 +287,8 @@ def train_lfw(settings: Settings, config: TrainConfig | None = None, *, on_stage
                                        on_stage=on_stage, should_stop=should_stop, extra_samples=extra_samples)
     report["seconds"] = round(time.time() - t0, 1)
     if save:  # only now, with everything fitted: a failed run leaves the deployed model as it was
-        _stage(on_stage, "saving artifacts")
-        save_artifacts(settings.artifacts_dir, final, manifest, report)
+        _stage(on_stage, "saving artifacts", should_stop=should_stop)
+        report["version"] = save_version(settings.artifacts_dir, final, manifest, report, deploy=deploy)
     _stage(on_stage, "done")
     return report
 
@@ -281,9 +302,15 @@ def _fit(settings, config, dataset, merged, kept, emb, X, y, paths_kept, *, on_s
     results, fitted = {}, {}
     kinds = IDENTIFIERS if config.identifier == "auto" else (config.identifier,)
     for kind in kinds:
-        _stage(on_stage, f"fitting {kind} on the training split")
+        name = f"fitting {kind} on the training split"
+        _stage(on_stage, name, should_stop=should_stop)
         t = time.time()
-        clf = make_identifier(kind, config.svm_grid, config.seed).fit(X[idx_train], y[idx_train])
+        clf = make_identifier(kind, config.svm_grid, config.seed)
+        if kind == "svm":  # the search reports each fit and stops between fits
+            clf.fit(X[idx_train], y[idx_train], should_stop=should_stop,
+                    progress=lambda d, n, name=name: _stage(on_stage, name, d, n, should_stop))
+        else:
+            clf.fit(X[idx_train], y[idx_train])
         pred = clf.predict(X[idx_test])
         results[kind] = {**closed_set_metrics(y[idx_test], pred), "fit_seconds": round(time.time() - t, 1),
                          "params": getattr(clf, "best_params_", {})}
@@ -292,7 +319,7 @@ def _fit(settings, config, dataset, merged, kept, emb, X, y, paths_kept, *, on_s
     chosen = max(kinds, key=lambda k: (results[k]["accuracy"], results[k]["macro_f1"]))
     clf, pred = fitted[chosen]
 
-    _stage(on_stage, "calibrating the open-set threshold")
+    _stage(on_stage, "calibrating the open-set threshold", should_stop=should_stop)
     calibration = calibrate_open_set(X[idx_train], y[idx_train], far=config.target_far)
     threshold, cohort_weight = calibration["threshold"], calibration["cohort_weight"]
 
@@ -305,6 +332,7 @@ def _fit(settings, config, dataset, merged, kept, emb, X, y, paths_kept, *, on_s
         if limit is not None:
             singles = singles[:limit]
         if singles:
+            _stage(on_stage, "embedding unknown people", 0, len(singles), should_stop)
             unknown = extract_embeddings([dataset.people[n][0] for n in singles], settings, should_stop=should_stop,
                                          progress=lambda d, t: _stage(on_stage, "embedding unknown people", d, t))
             open_set.update(evaluate_open_set(clf, X[idx_train], y[idx_train], X[idx_test], y[idx_test],
@@ -319,7 +347,7 @@ def _fit(settings, config, dataset, merged, kept, emb, X, y, paths_kept, *, on_s
         except FileNotFoundError as exc:
             log.warning("skipping View-2 verification: %s", exc)
 
-    _stage(on_stage, f"refitting {chosen} on all {len(y)} images")
+    _stage(on_stage, f"refitting {chosen} on all {len(y)} images", should_stop=should_stop)
     final = make_identifier(chosen, config.svm_grid, config.seed)
     if chosen == "svm":
         final.set_params(**clf.best_params_)  # hyperparameters from the training-split search

@@ -25,7 +25,7 @@ from facerec_core.gallery.checks import MAX_NAME_LENGTH, MAX_NOTES_LENGTH
 from facerec_core.images import SUPPORTED_UPLOAD_TYPES
 from facerec_core.recognizer import Recognizer
 from facerec_core.settings import Settings
-from facerec_core.training import TrainConfig, retrain
+from facerec_core.training import TrainConfig
 
 NEW_PERSON = "New person…"
 MAX_PEOPLE_SHOWN = 50
@@ -142,8 +142,9 @@ def _export(store: GalleryStore, backbone: str) -> bytes:
 
 @st.cache_resource(show_spinner=False)
 def get_retrain_job() -> TrainingJob:
-    """The process-wide "retrain with the gallery" job (a TrainingJob running training.retrain)."""
-    return TrainingJob(train_fn=retrain, on_success=after_training)
+    """The process-wide "retrain with the gallery" job (training.retrain in the training process; it
+    saves a version that the Home page deploys when asked)."""
+    return TrainingJob(kind="retrain", on_success=after_training)
 
 
 # ---- per-session state ------------------------------------------------------------------------
@@ -343,13 +344,15 @@ def retrain_section(settings: Settings) -> None:
             st.rerun()
         if status.active:
             stage = status.current
-            st.progress(status.fraction, text=f"{stage.name if stage else 'starting'} ({status.elapsed:.0f} s)")
+            st.progress(status.overall, text=f"{plain(stage.name) if stage else 'starting'} ({status.elapsed:.0f} s)")
             st.button("Refresh", key="gallery_retrain_refresh")
         elif status.error:
             st.error(f"Retraining stopped: {plain(status.error)}")
         elif status.report:
             g = status.report.get("gallery", {})
-            st.success(f"Retrained with {g.get('people', 0)} enrolled people ({g.get('samples', 0)} samples).")
+            saved = "" if not status.version or status.deployed else \
+                f" Saved as version {plain(status.version)}, not deployed yet: compare and deploy it on the Home page."
+            st.success(f"Retrained with {g.get('people', 0)} enrolled people ({g.get('samples', 0)} samples).{saved}")
 
 
 # ---- the page ---------------------------------------------------------------------------------

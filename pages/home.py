@@ -10,11 +10,14 @@ import streamlit as st
 from dashboard.data import artifacts_fingerprint, lfw_people, model_report
 from dashboard.page import page_preamble
 from dashboard.plain import code, plain
-from dashboard.training_job import CANCELLED, CANCELLING, DONE, FAILED, TrainingStatus, get_training_job
+from dashboard.training_job import (CANCELLED, CANCELLING, DONE, FAILED, TrainingStatus, after_training,
+                                    get_training_job)
 from facerec_core.artifacts import read_manifest
 from facerec_core.errors import ArtifactError, DatasetError
+from facerec_core.model_compare import TRAINING_DATA_CAVEAT, compare, user_figures
 from facerec_core.settings import Settings
 from facerec_core.training import TrainConfig
+from facerec_core.versions import list_versions, load_version, use_version
 
 log = logging.getLogger("pages.home")
 
@@ -67,6 +70,10 @@ def _percent(value) -> str:
     return "–" if value is None else f"{float(value):.1%}"
 
 
+KNOWN_REJECTED = 'Known called "unknown"'
+STRANGERS_NAMED = "Strangers given a name"
+
+
 def _count(value) -> str:
     # Manifests written by other versions may lack a field: show "?" rather than fail.
     return f"{value:,}" if isinstance(value, int) else "?"
@@ -83,33 +90,58 @@ st.markdown(
 
 # ---- the model --------------------------------------------------------------------------------
 manifest, unreadable = model_manifest(settings)
+report, report_error = None, None
+if manifest:
+    # The recognizer refuses a model it cannot trust or use; say so here rather than let it go quiet.
+    try:
+        _, report = model_report(settings)
+    except ArtifactError as exc:
+        report_error = str(exc)
 st.subheader("The model")
 if manifest:
     metrics = manifest.get("metrics", {})
     data = manifest.get("training_data", {})
-    cols = st.columns(5)
+    figures = user_figures(report)
+    cols = st.columns(4)
     # Metric values are Markdown too: what the manifest says is shown as plain text.
-    cols[0].metric("Backbone", plain(manifest.get("backbone", "?")))
-    cols[1].metric("People known", _count(manifest.get("classes", data.get("people"))))
-    cols[2].metric("Accuracy", _percent(metrics.get("accuracy")), help="Closed-set, held-out 20% split")
-    cols[3].metric("Weighted F1", _percent(metrics.get("weighted_f1")))
+    cols[0].metric("People known", _count(manifest.get("classes", data.get("people"))))
+    if figures is not None:
+        cols[1].metric(KNOWN_REJECTED, _percent(figures.known_rejected),
+                       help="Photos of people the model knows that it answers \"unknown\", at the deployed threshold")
+        cols[2].metric(STRANGERS_NAMED, _percent(figures.strangers_named),
+                       help="Photos of people it was never shown that it gives someone's name, at the deployed threshold")
+    else:
+        cols[1].metric(KNOWN_REJECTED, "not measured")
+        cols[2].metric(STRANGERS_NAMED, "not measured")
     view2 = metrics.get("view2_accuracy_normalised", metrics.get("view2_accuracy"))
     if view2 is not None:
-        cols[4].metric("LFW verification", _percent(view2), help="View-2 pairs, 10 folds")
+        cols[3].metric("LFW verification", _percent(view2), help="View-2 pairs, 10 folds")
     else:
-        cols[4].metric("Identifier", plain(str(manifest.get("identifier", "?")).upper()))
-    st.caption(f"Trained {plain(_when(manifest.get('created')))} on {_count(data.get('images'))} images of "
+        cols[3].metric("Identifier", plain(str(manifest.get("identifier", "?")).upper()))
+    if figures is not None:
+        threshold = "" if figures.threshold is None else f" (score {figures.threshold:.3f})"
+        st.markdown(
+            f"At the deployed threshold{threshold}, **{_percent(figures.known_rejected)}** of the photos of known "
+            f"people come out *unknown* and **{_percent(figures.strangers_named)}** of strangers are given a "
+            f"name (measured on {figures.n_known:,} held-out photos of known people and {figures.n_unknown:,} "
+            f"strangers). When everyone shown is known, {_percent(metrics.get('accuracy'))} of photos get the "
+            "right name (closed-set accuracy, held-out 20%).")
+    else:
+        st.markdown(f"Closed-set accuracy {_percent(metrics.get('accuracy'))} (held-out 20%, everyone shown is "
+                    "known). How often strangers get a name was not measured: retrain with strangers for the "
+                    "open-set test.")
+    st.caption(TRAINING_DATA_CAVEAT)
+    st.caption(f"{plain(manifest.get('backbone', '?'))} backbone, {plain(str(manifest.get('identifier', '?')).upper())} "
+               f"identifier, version {plain(manifest.get('version', 'legacy'))}, trained "
+               f"{plain(_when(manifest.get('created')))} on {_count(data.get('images'))} images of "
                f"{_count(data.get('people'))} people ({plain(data.get('source', 'LFW'))}, at least "
                f"{plain(data.get('min_images', '?'))} images each). Models live in {code(settings.artifacts_dir)}.")
-    # The recognizer refuses a model it cannot trust or use; say so here rather than let it go quiet.
-    try:
-        model_report(settings)
-        if manifest.get("backbone") != settings.backbone:
-            st.warning(f"This model was trained with the {plain(manifest.get('backbone'))} backbone but the "
-                       f"dashboard uses {plain(settings.backbone)} (FACEREC_BACKBONE), so faces will not be named: "
-                       "retrain, or restart with the model's backbone.", icon=":material/warning:")
-    except ArtifactError as exc:
-        st.warning(f"The trained model cannot be used: {plain(exc)}", icon=":material/warning:")
+    if report_error:
+        st.warning(f"The trained model cannot be used: {plain(report_error)}", icon=":material/warning:")
+    elif manifest.get("backbone") != settings.backbone:
+        st.warning(f"This model was trained with the {plain(manifest.get('backbone'))} backbone but the "
+                   f"dashboard uses {plain(settings.backbone)} (FACEREC_BACKBONE), so faces will not be named: "
+                   "retrain, or restart with the model's backbone.", icon=":material/warning:")
     st.markdown("**What next**")
     links = st.columns(4)
     links[0].page_link("pages/recognize.py", label="Recognize faces in photos", icon=":material/photo_camera:")
@@ -141,6 +173,10 @@ else:
         lfw_error = f"The LFW folder cannot be used: {plain(exc)}"
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
 def _render_status(status: TrainingStatus) -> None:
     stage = status.current
     if status.active:
@@ -148,19 +184,91 @@ def _render_status(status: TrainingStatus) -> None:
         if stage is not None:
             counts = f" {stage.done:,}/{stage.total:,}" if stage.total else ""
             label = f"{label}: stage {len(status.stages)}, {plain(stage.name)}{counts}"
-        st.progress(status.fraction, text=f"{label} ({status.elapsed:.0f} s)")
+            if status.planned:
+                label += f" (of about {status.planned} stages)"
+            eta = status.stage_eta
+            if eta is not None and status.state != CANCELLING:
+                label += f", about {_duration(eta)} left in this stage"
+        st.progress(status.overall, text=f"{label} ({status.elapsed:.0f} s)")
         if len(status.stages) > 1:
             st.caption("Done: " + " → ".join(plain(s.name) for s in status.stages[:-1]))
     elif status.state == DONE:
         report = status.report or {}
         chosen = report.get("chosen_identifier")
         accuracy = (report.get("identifiers") or {}).get(chosen, {}).get("accuracy")
-        st.success(f"Training finished in {status.elapsed:.0f} s: {report.get('data', {}).get('people', '?')} "
-                   f"people, accuracy {_percent(accuracy)}. The new model is in use.", icon=":material/check:")
+        people = report.get("data", {}).get("people", "?")
+        if status.version and not status.deployed:
+            st.success(f"Training finished in {status.elapsed:.0f} s: version {plain(status.version)}, {people} "
+                       f"people, accuracy {_percent(accuracy)}. It is **not deployed yet**: compare it with the "
+                       "deployed model under *Model versions* and deploy it if it is better.",
+                       icon=":material/check:")
+        else:
+            st.success(f"Training finished in {status.elapsed:.0f} s: {people} people, accuracy "
+                       f"{_percent(accuracy)}. The new model is in use.", icon=":material/check:")
     elif status.state == CANCELLED:
-        st.warning(f"Training was cancelled ({plain(status.error)}). The previous model, if any, is unchanged.")
+        st.warning(f"Training was cancelled ({plain(status.error)}). Nothing was saved; the deployed model, "
+                   "if any, is unchanged.")
     elif status.state == FAILED:
         st.error(f"Training failed: {plain(status.error)}")
+
+
+def _deploy(version: str) -> None:
+    try:
+        use_version(settings.artifacts_dir, version)
+    except ArtifactError as exc:
+        st.session_state["deploy_error"] = str(exc)
+        return
+    after_training({})
+    st.session_state["deployed_message"] = version
+
+
+def _versions_panel(candidate: str | None) -> None:
+    """Every saved version; the chosen one (the new candidate by default) beside the deployed one,
+    deployed only on confirmation."""
+    versions = list_versions(settings.artifacts_dir)
+    if not versions:
+        return
+    if st.session_state.get("deployed_message"):
+        st.success(f"Version {plain(st.session_state.pop('deployed_message'))} is now deployed.",
+                   icon=":material/check:")
+    if st.session_state.get("deploy_error"):
+        st.error(f"Not deployed: {plain(st.session_state.pop('deploy_error'))}")
+    deployed = next((v for v in versions if v.deployed), None)
+    others = [v.version for v in versions if not v.deployed and v.manifest is not None]
+    with st.expander("Model versions", icon=":material/history:", expanded=bool(candidate and candidate in others)):
+        st.dataframe([{"version": v.version, "deployed": "yes" if v.deployed else "",
+                       "trained": _when(v.created) if v.manifest else "unreadable",
+                       "people": (v.manifest or {}).get("classes"),
+                       "accuracy": _percent(((v.manifest or {}).get("metrics") or {}).get("accuracy")),
+                       "View-2": _percent(((v.manifest or {}).get("metrics") or {}).get(
+                           "view2_accuracy_normalised", ((v.manifest or {}).get("metrics") or {}).get("view2_accuracy")))}
+                      for v in versions], hide_index=True)
+        if not others:
+            st.caption("Only the deployed version is saved. Each training run adds one here.")
+            return
+        if candidate in others and st.session_state.get("version_candidate") != candidate:
+            st.session_state["version_candidate"] = candidate  # a new candidate: show it first
+            st.session_state["version_choice"] = candidate
+        if st.session_state.get("version_choice") not in others:
+            st.session_state["version_choice"] = others[0]
+        chosen = st.selectbox("Compare with the deployed model", others, key="version_choice",
+                              help="A newer candidate, or an earlier version to roll back to")
+        try:
+            candidate_pair = load_version(settings.artifacts_dir, chosen)
+            deployed_pair = load_version(settings.artifacts_dir, deployed.version) if deployed else None
+        except ArtifactError as exc:
+            st.warning(f"Version {plain(chosen)} cannot be used: {plain(exc)}")
+            return
+        rows, notes = compare(candidate_pair, deployed_pair)
+        st.dataframe([{"figure": r.figure, f"version {chosen}": r.candidate,
+                       "deployed" + (f" ({deployed.version})" if deployed else ""): r.deployed,
+                       "comparable": "yes" if r.comparable else "no", "why not": r.note} for r in rows],
+                     hide_index=True)
+        for note in notes:
+            st.warning(plain(note), icon=":material/compare_arrows:")
+        st.button(f"Deploy version {chosen}", type="primary", icon=":material/rocket_launch:",
+                  on_click=_deploy, args=(chosen,), key="deploy_version",
+                  help="Replaces the deployed model for every session; the current one stays here to roll back to")
 
 
 @st.fragment(run_every=1.0)
@@ -180,6 +288,9 @@ if not status.active and status.run_id and st.session_state.get("training_seen")
     # A run just ended: say how it went, once per session.
     _render_status(status)
     st.session_state["training_seen"] = status.run_id
+
+if not status.active:
+    _versions_panel(status.version if status.state == DONE and not status.deployed else None)
 
 # With a model in use, retraining is tucked away; without one it is the main thing to do here.
 panel = st.expander("Train a new model", icon=":material/model_training:") if manifest and not status.active \

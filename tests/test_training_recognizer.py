@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from facerec_core.artifacts import MANIFEST, MODEL_FILE, load_artifacts
+from facerec_core.artifacts import MANIFEST, MODEL_FILE, deployed_dir, load_artifacts
 from facerec_core.errors import ArtifactError, FacerecError, ImageError
 from facerec_core.faces import UNKNOWN
 from facerec_core.recognizer import Recognizer
@@ -43,11 +43,11 @@ def test_artifacts_refuse_mismatch(trained, tmp_path):
     shutil.copytree(settings.artifacts_dir, copy)
     with pytest.raises(ArtifactError, match="backbone 'facenet', not 'dlib-resnet'"):
         load_artifacts(copy, backbone="dlib-resnet")
-    with open(copy / MODEL_FILE, "ab") as fh:
+    with open(deployed_dir(copy) / MODEL_FILE, "ab") as fh:
         fh.write(b"tampered")
     with pytest.raises(ArtifactError, match="does not match the SHA-256"):
         load_artifacts(copy)
-    (copy / MANIFEST).unlink()
+    (deployed_dir(copy) / MANIFEST).unlink()
     with pytest.raises(ArtifactError, match="no trained model"):
         load_artifacts(copy)
     with pytest.raises(ArtifactError, match="no trained model"):

@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import logging
 import warnings
+from typing import Callable
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.model_selection import ParameterGrid, StratifiedKFold
 from sklearn.preprocessing import LabelEncoder
 from sklearn.svm import SVC
 
 from .kernel import per_person_max, similarities
 
 log = logging.getLogger(__name__)
+
+
+def _check(should_stop: Callable[[], bool] | None) -> None:
+    if should_stop is not None and should_stop():
+        raise InterruptedError("cancelled during the SVM fit")
 
 
 def _softmax(z: np.ndarray, axis: int = 1) -> np.ndarray:
@@ -109,31 +115,62 @@ class SVMIdentifier(_GalleryMixin, ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.temperature = temperature
 
-    def fit(self, X: np.ndarray, y) -> "SVMIdentifier":
+    def fit(self, X: np.ndarray, y, *, progress: Callable[[int, int], None] | None = None,
+            should_stop: Callable[[], bool] | None = None) -> "SVMIdentifier":
+        """Fit, searching C and gamma first when they are not set.
+
+        Args:
+            progress: ``fn(done, total)`` after each of the search's fits (and the final one).
+            should_stop: polled before each fit; returning True raises InterruptedError.
+        """
         self.encoder_ = LabelEncoder().fit(y)
         self.classes_ = self.encoder_.classes_
         y_idx = self.encoder_.transform(y)
         self._store_gallery(X, y_idx)
         if self.C is None or self.gamma is None:
             grid = self.param_grid or {"C": [1.0, 10.0, 100.0], "gamma": [0.5, 1.0, 2.0]}
-            folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
-            search = GridSearchCV(SVC(kernel="rbf"), grid, cv=folds, n_jobs=self.n_jobs, scoring="accuracy")
             counts = np.bincount(y_idx)
             rows = counts[y_idx] >= max(self.search_min_samples, self.cv)
             if len(np.unique(y_idx[rows])) < 2:
                 rows = counts[y_idx] >= self.cv
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="The least populated class")
-                search.fit(np.asarray(X)[rows], y_idx[rows])
+            self._search(np.asarray(X)[rows], y_idx[rows], grid, progress, should_stop)
             self.search_samples_ = int(rows.sum())
-            self.best_params_ = dict(search.best_params_)
-            self.cv_results_ = {k: np.asarray(v).tolist() for k, v in search.cv_results_.items()
-                                if k in ("params", "mean_test_score", "std_test_score")}
-            log.info("SVM grid search: best %s (cv accuracy %.4f)", self.best_params_, search.best_score_)
         else:
             self.best_params_ = {"C": self.C, "gamma": self.gamma}
+        total = self._fits_planned
+        _check(should_stop)
         self.svc_ = SVC(kernel="rbf", decision_function_shape="ovr", **self.best_params_).fit(X, y_idx)
+        if progress is not None:
+            progress(total, total)
         return self
+
+    @property
+    def _fits_planned(self) -> int:
+        return len(getattr(self, "cv_results_", {}).get("params", [])) * self.cv + 1
+
+    def _search(self, X: np.ndarray, y_idx: np.ndarray, grid: dict, progress, should_stop) -> None:
+        """GridSearchCV's choice (mean accuracy over stratified folds, the first best in grid
+        order), one fit at a time so that progress is reported and a stop is seen between fits."""
+        params = list(ParameterGrid(grid))
+        folds = list(StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state).split(X, y_idx))
+        total, done = len(params) * len(folds) + 1, 0
+        scores = np.zeros((len(params), len(folds)))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The least populated class")
+            for i, p in enumerate(params):
+                for j, (train, test) in enumerate(folds):
+                    _check(should_stop)
+                    svc = SVC(kernel="rbf", **p).fit(X[train], y_idx[train])
+                    scores[i, j] = float((svc.predict(X[test]) == y_idx[test]).mean())
+                    done += 1
+                    if progress is not None:
+                        progress(done, total)
+        mean = scores.mean(axis=1)
+        best = int(np.flatnonzero(mean == mean.max())[0])
+        self.best_params_ = dict(params[best])
+        self.cv_results_ = {"params": params, "mean_test_score": mean.tolist(),
+                            "std_test_score": scores.std(axis=1).tolist()}
+        log.info("SVM grid search: best %s (cv accuracy %.4f)", self.best_params_, mean[best])
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         return self.svc_.decision_function(X)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from facerec_core.artifacts import deployed_dir
 from tests.app.conftest import shown
 
 APP_FILE = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
@@ -105,9 +106,9 @@ def test_home_shows_the_model(trained_env, trained):
     _, report = trained
     at = open_page("pages/home.py")
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Backbone"] == "facenet"
     assert metrics["People known"] == str(report["data"]["people"])
-    assert metrics["Accuracy"].endswith("%")
+    assert metrics["Strangers given a name"].endswith("%")  # the headline: issue #13 (12)
+    assert any(c.value.startswith("facenet backbone") for c in at.caption)
     assert not at.info  # no "no model" notice
     assert len(at.expander) >= 1  # retraining is offered, folded away
     # the device setting is honoured and shown (the test environment forces the CPU)
@@ -119,7 +120,7 @@ def test_recognize_names_a_known_person(trained_env, held_out_photo, stranger_ph
     at = open_page("pages/recognize.py")
     threshold = at.slider(key="recognize_threshold")
     assert threshold.value == pytest.approx(json.loads(
-        (trained_env.artifacts_dir / "manifest.json").read_text())["thresholds"]["identify"], abs=1e-3)
+        (deployed_dir(trained_env.artifacts_dir) / "manifest.json").read_text())["thresholds"]["identify"], abs=1e-3)
 
     at.file_uploader[0].set_value([("known.jpg", photo.read_bytes(), "image/jpeg"),
                                    ("stranger.jpg", stranger_photo.read_bytes(), "image/jpeg")]).run()
@@ -283,9 +284,9 @@ def test_model_metrics_with_verification_and_new_open_set_keys(trained_env, trai
 def test_model_metrics_refuses_edited_artifacts(trained_env, tmp_path, monkeypatch):
     edited = tmp_path / "artifacts"
     shutil.copytree(trained_env.artifacts_dir, edited)
-    report = json.loads((edited / "report.json").read_text())
+    report = json.loads((deployed_dir(edited) / "report.json").read_text())
     report["identifiers"][report["chosen_identifier"]]["accuracy"] = 1.0  # a "better" model
-    (edited / "report.json").write_text(json.dumps(report))
+    (deployed_dir(edited) / "report.json").write_text(json.dumps(report))
     monkeypatch.setenv("FACEREC_ARTIFACTS_DIR", str(edited))
     at = open_page("pages/model_metrics.py")
     assert "No metrics to show yet" in texts(at.info)
@@ -318,7 +319,7 @@ def test_train_from_home(trained_env, tmp_path, monkeypatch):
     no_exception(at)
     assert "Training finished" in texts(at.success)
     assert {m.label: m.value for m in at.metric}["People known"] == "3"
-    assert json.loads((artifacts / "manifest.json").read_text())["classes"] == 3
+    assert json.loads((deployed_dir(artifacts) / "manifest.json").read_text())["classes"] == 3
 
 
 def test_home_shows_progress_and_cancels(empty_env, lfw_dir, monkeypatch):

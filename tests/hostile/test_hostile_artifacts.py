@@ -17,7 +17,7 @@ from pathlib import Path
 import joblib
 import pytest
 
-from facerec_core.artifacts import MANIFEST, MODEL_FILE, REPORT_FILE, load_artifacts, save_artifacts
+from facerec_core.artifacts import MANIFEST, MODEL_FILE, REPORT_FILE, deployed_dir, load_artifacts, save_artifacts
 from facerec_core.cli import main
 from facerec_core.errors import ArtifactError, FacerecError
 from facerec_core.hashing import sha256_file
@@ -117,7 +117,7 @@ def damaged(request, trained, tmp_path):
     _, damage, expected = request.param
     directory = tmp_path / "artifacts"
     shutil.copytree(trained[0].artifacts_dir, directory)
-    damage(directory)
+    damage(deployed_dir(directory))  # the deployed version's files
     return directory, expected
 
 
@@ -148,14 +148,15 @@ def test_recognizer_without_a_required_model_reports_the_damage(trained, tmp_pat
 
     directory = tmp_path / "artifacts"
     shutil.copytree(trained[0].artifacts_dir, directory)
-    _write(MODEL_FILE, b"not joblib")(directory)
+    _write(MODEL_FILE, b"not joblib")(deployed_dir(directory))
     with pytest.raises(ArtifactError, match="is not a readable model"):
         Recognizer.load(trained[0].replace(artifacts_dir=directory))
 
 
 # ---- saving: a failure leaves the deployed model as it was -----------------------------------
 def _snapshot(directory: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+    """Every file under ``directory`` (the pointer and each version's files)."""
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
 def test_a_failed_save_leaves_the_deployed_model_untouched(trained, tmp_path, monkeypatch):
