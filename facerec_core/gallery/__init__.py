@@ -17,8 +17,8 @@ This package uses :mod:`facerec_core.identity`, faces and images; never the reco
 """
 from ..errors import EnrollmentError, GalleryError, PersonNotFoundError
 from .checks import clean_name, name_key, thumbnail_problem
-from .enroll import (EnrollmentPlan, EnrollmentPolicy, EnrollmentReport, FaceCrop, FacePipeline, PhotoCheck, check_photo,
-                     check_photos, enroll, face_thumbnail, image_hash, prepare_sample, store_plan)
+from .enroll import (EnrollmentPlan, EnrollmentPolicy, EnrollmentReport, FaceCrop, FacePipeline, PhotoCheck,
+                     check_photo, check_photos, enroll, face_thumbnail, image_hash, prepare_sample, store_plan)
 from .lookalike import LookAlike, Resemblance, compare_with_known
 from .records import GalleryMatrix, ImportReport, NewSample, Person, Sample, SampleOutcome
 from .search import GallerySource
@@ -26,9 +26,9 @@ from .store import DUPLICATE_COSINE, GALLERY_FILE, SCHEMA_VERSION, GalleryStore,
 from .transfer import EXPORT_FORMAT, EXPORT_VERSION, export_bytes, export_data, export_file, import_data, import_file
 
 __all__ = ["DUPLICATE_COSINE", "EXPORT_FORMAT", "EXPORT_VERSION", "EnrollmentError", "EnrollmentPlan",
-           "EnrollmentPolicy", "EnrollmentReport", "FaceCrop", "FacePipeline", "LookAlike", "PhotoCheck", "Resemblance",
-           "check_photo", "check_photos", "compare_with_known", "store_plan", "GALLERY_FILE", "GalleryError", "GalleryMatrix", "GallerySource",
-           "GalleryStore", "ImportReport", "NewSample", "Person", "PersonNotFoundError", "SCHEMA_VERSION", "Sample",
-           "SampleOutcome", "clean_name", "enroll", "export_bytes", "export_data", "export_file", "face_thumbnail",
-           "gallery_path", "image_hash", "import_data", "import_file", "name_key", "prepare_sample",
-           "thumbnail_problem"]
+           "EnrollmentPolicy", "EnrollmentReport", "FaceCrop", "FacePipeline", "GALLERY_FILE", "GalleryError",
+           "GalleryMatrix", "GallerySource", "GalleryStore", "ImportReport", "LookAlike", "NewSample", "Person",
+           "PersonNotFoundError", "PhotoCheck", "Resemblance", "SCHEMA_VERSION", "Sample", "SampleOutcome",
+           "check_photo", "check_photos", "clean_name", "compare_with_known", "enroll", "export_bytes", "export_data",
+           "export_file", "face_thumbnail", "gallery_path", "image_hash", "import_data", "import_file", "name_key",
+           "prepare_sample", "store_plan", "thumbnail_problem"]

@@ -274,7 +274,8 @@ def check_photos(store: GalleryStore, pipeline: FacePipeline, name: str,
     return EnrollmentPlan(name, notes, store.find_person(name), photos)
 
 
-def store_plan(store: GalleryStore, plan: EnrollmentPlan, *, policy: EnrollmentPolicy | None = None) -> EnrollmentReport:
+def store_plan(store: GalleryStore, plan: EnrollmentPlan, *,
+               policy: EnrollmentPolicy | None = None) -> EnrollmentReport:
     """Store the good faces of ``plan`` in one transaction (duplicates are skipped then); a
     refused photo stores nothing, and if every photo was refused a new name is not created."""
     policy = policy or EnrollmentPolicy()
@@ -295,9 +296,9 @@ def _short_source(label: str) -> str:
     return safe_source(Path(label).name if ("/" in label or os.sep in label) and not label.startswith("<") else label)
 
 
-def enroll(store: GalleryStore, pipeline: FacePipeline, name: str, sources: Iterable[ImageInput | tuple[str, ImageInput]], *,
-           notes: str | None = None, policy: EnrollmentPolicy | None = None,
-           max_pixels: int | None = None) -> EnrollmentReport:
+def enroll(store: GalleryStore, pipeline: FacePipeline, name: str,
+           sources: Iterable[ImageInput | tuple[str, ImageInput]], *, notes: str | None = None,
+           policy: EnrollmentPolicy | None = None, max_pixels: int | None = None) -> EnrollmentReport:
     """Enroll ``name`` (new, or add samples to an existing person) from photos, without asking.
 
     Each source is an image input, or ``(label, input)`` to name it in messages. Photos are

@@ -55,9 +55,9 @@ class LookAlike:
 
     def message(self) -> str:
         """One sentence for people: who, where, both numbers named, and the two explanations."""
-        return (f"looks like {display_name(self.name)} ({'enrolled in the gallery' if self.where == GALLERY else 'known to the trained model'}"
-                f"; similarity {self.score:.3f} ≥ threshold {self.threshold:.3f}): the same person under "
-                "another name, or a look-alike?")
+        where = "enrolled in the gallery" if self.where == GALLERY else "known to the trained model"
+        return (f"looks like {display_name(self.name)} ({where}; similarity {self.score:.3f} ≥ threshold "
+                f"{self.threshold:.3f}): the same person under another name, or a look-alike?")
 
 
 def source_label(source: IdentitySource) -> str:
