@@ -326,7 +326,8 @@ def confirm_section(store: GalleryStore, plan: EnrollmentPlan, snapshots: dict[s
         for photo in plan.unlike:
             r = photo.resemblance
             st.warning(f"**{plain_file(photo.source)}** does not look like {who} (similarity {r.own_score:.3f} < "
-                       f"threshold {r.threshold:.3f}): a photo of someone else?", icon=":material/person_alert:")
+                       f"threshold {r.threshold:.3f}): a photo of someone else, or of them in very different light or "
+                       "pose?", icon=":material/person_alert:")
         good = len(plan.samples)
         if not good:
             st.warning(f"Nothing can be stored for {who}: every photo was refused. Change the photos and check "
