@@ -2,12 +2,14 @@
 
 Also manages them, exports/imports the gallery and folds it into the model ("retrain").
 Everything that touches data goes through :mod:`facerec_core.gallery`; this page only lays out
-widgets and keeps per-session state (collected snapshots, pending confirmations, messages).
+widgets and keeps per-session state (collected snapshots, the checked enrollment awaiting
+confirmation, pending confirmations, the open panels, messages).
 The store is one per process (``st.cache_resource``), shared by every session: it is thread-safe,
 and the Recognizer's gallery identifier sees every change at its next search.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -19,8 +21,8 @@ from dashboard.page import page_preamble
 from dashboard.plain import plain
 from dashboard.training_job import TrainingJob, after_training, get_training_job
 from facerec_core.errors import FacerecError
-from facerec_core.gallery import (EnrollmentReport, GalleryStore, Person, Sample, enroll, export_bytes, gallery_path,
-                                  import_data, thumbnail_problem)
+from facerec_core.gallery import (EnrollmentPlan, EnrollmentReport, GalleryStore, Person, PhotoCheck, Sample,
+                                  check_photos, export_bytes, gallery_path, import_data, store_plan, thumbnail_problem)
 from facerec_core.gallery.checks import MAX_NAME_LENGTH, MAX_NOTES_LENGTH
 from facerec_core.images import SUPPORTED_UPLOAD_TYPES
 from facerec_core.recognizer import Recognizer
@@ -36,6 +38,10 @@ _SNAPSHOTS = "gallery_snapshots"
 _CONFIRM = "gallery_confirm_delete"
 _REPORT = "gallery_last_report"
 _SELECT = "gallery_select_next"
+_PLAN = "gallery_plan"
+_OPEN = "gallery_open_panels"
+DET_SCORE_HELP = ("Detection score: how sure the face detector is that this is a face, from 0 to 1 "
+                  "(a photo is enrolled from 0.95).")
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +82,34 @@ def _problems(_store: GalleryStore, path: str, generation: int) -> list[str]:
     return _store.check(quick=True)
 
 
-def enroll_photos(store: GalleryStore, recognizer: Recognizer, name: str, photos: list[tuple[str, bytes]],
-                  notes: str | None = None) -> EnrollmentReport:
-    """Enroll ``name`` from ``(label, bytes)`` photos (what the page collects); the pixel limit is
-    the Recognizer's settings'."""
-    return enroll(store, recognizer, name, photos, notes=notes or None)
+def check_enrollment(store: GalleryStore, recognizer: Recognizer, name: str, photos: list[tuple[str, bytes]],
+                     notes: str | None = None) -> EnrollmentPlan:
+    """Detect and embed ``(label, bytes)`` photos (what the page collects) for ``name`` and compare
+    each face with the Recognizer's trained model and gallery; nothing is stored yet."""
+    return check_photos(store, recognizer, name, photos, notes=notes or None)
 
 
-def _delete_sample(store: GalleryStore, sample_id: int, source: str) -> None:
+def store_enrollment(store: GalleryStore, plan: EnrollmentPlan) -> EnrollmentReport:
+    """Store what the person confirmed: exactly the faces of ``plan``."""
+    return store_plan(store, plan)
+
+
+def _keep_open(person_id: int) -> None:
+    """The panel of a person just edited stays open: its label (name, sample count) changes, and
+    Streamlit draws an expander with a new label as a new, collapsed one."""
+    st.session_state.setdefault(_OPEN, set()).add(person_id)
+
+
+def _panel_toggled(key: str, person_id: int) -> None:
+    opened = st.session_state.setdefault(_OPEN, set())
+    if st.session_state.get(key):
+        opened.add(person_id)
+    else:
+        opened.discard(person_id)
+
+
+def _delete_sample(store: GalleryStore, person_id: int, sample_id: int, source: str) -> None:
+    _keep_open(person_id)
     try:
         store.delete_sample(sample_id)
         flash("success", f"Deleted the sample {plain_file(source)}.")
@@ -92,6 +118,7 @@ def _delete_sample(store: GalleryStore, sample_id: int, source: str) -> None:
 
 
 def _rename(store: GalleryStore, person_id: int, key: str) -> None:
+    _keep_open(person_id)
     try:
         person = store.rename_person(person_id, st.session_state.get(key, ""))
         flash("success", f"Renamed to {plain(person.name)}.")
@@ -100,6 +127,7 @@ def _rename(store: GalleryStore, person_id: int, key: str) -> None:
 
 
 def _save_notes(store: GalleryStore, person_id: int, key: str) -> None:
+    _keep_open(person_id)
     try:
         store.set_notes(person_id, st.session_state.get(key, ""))
         flash("success", "Notes saved.")
@@ -109,6 +137,7 @@ def _save_notes(store: GalleryStore, person_id: int, key: str) -> None:
 
 def _delete_person(store: GalleryStore, person_id: int, name: str) -> None:
     st.session_state.pop(_CONFIRM, None)
+    st.session_state.setdefault(_OPEN, set()).discard(person_id)
     try:
         removed = store.delete_person(person_id)
         flash("success", f"Forgot {plain(name)} and {removed} sample(s).")
@@ -168,6 +197,20 @@ def _set_state(key: str, value: Any) -> None:
     st.session_state[key] = value
 
 
+def _ask_delete(person_id: int) -> None:
+    _keep_open(person_id)
+    st.session_state[_CONFIRM] = person_id
+
+
+def _fingerprint(name: str, notes: str | None, photos: list[tuple[str, bytes]]) -> str:
+    """What a check was made of: a check is shown (and can be stored) only while the name, notes
+    and photos are still those it checked."""
+    h = hashlib.sha256(f"{name}\0{notes or ''}".encode("utf-8", "surrogatepass"))
+    for label, data in photos:
+        h.update(b"\0" + label.encode("utf-8", "surrogatepass") + b"\0" + hashlib.sha256(data).digest())
+    return h.hexdigest()
+
+
 # ---- sections ---------------------------------------------------------------------------------
 def show_report(report: EnrollmentReport) -> None:
     """One line per photo, then the total."""
@@ -186,7 +229,8 @@ def show_report(report: EnrollmentReport) -> None:
 
 
 def enroll_section(store: GalleryStore, recognizer: Recognizer, settings: Settings) -> None:
-    """Pick or name a person, add photos and/or webcam snapshots, press Enroll."""
+    """Pick or name a person, add photos and/or webcam snapshots, press Check; then see the faces
+    found and any look-alike, and Store or Cancel."""
     st.subheader("Enroll")
     people = store.people(backbone=recognizer.backbone.name)
     select = st.session_state.pop(_SELECT, None)
@@ -204,7 +248,8 @@ def enroll_section(store: GalleryStore, recognizer: Recognizer, settings: Settin
     else:
         name = choice
     st.caption("Each photo must show exactly one face, large (at least 40 px) and sharp. Three to five photos "
-               "with different light and angles work best. Only the face's embedding and a small thumbnail are kept.")
+               "with different light and angles work best. You see the face found in each and confirm before "
+               "anything is stored; only the face's embedding and a small thumbnail are kept.")
     uploads = st.file_uploader("Photos", type=list(SUPPORTED_UPLOAD_TYPES), accept_multiple_files=True,
                                key=f"gallery_uploads_{_nonce()}")
     photos = [(f.name, f.getvalue()) for f in uploads or []]
@@ -220,11 +265,87 @@ def enroll_section(store: GalleryStore, recognizer: Recognizer, settings: Settin
                 snapshots.clear()
                 st.rerun()
     photos += [(f"snapshot {i + 1}.jpg", data) for i, data in enumerate(snapshots.values())]
-    if st.button(f"Enroll ({len(photos)} photo{'s' if len(photos) != 1 else ''})", type="primary",
-                 key="gallery_enroll", disabled=not photos, icon=":material/person_add:"):
+    fingerprint = _fingerprint(name, notes, photos)
+    checked = st.session_state.get(_PLAN)
+    if checked is not None and checked[0] != fingerprint:  # the name or the photos changed since
+        st.session_state.pop(_PLAN, None)
+        checked = None
+    if checked is None:
+        n = len(photos)
+        if st.button(f"Check {n} photo{'s' if n != 1 else ''}", type="primary", key="gallery_enroll",
+                     disabled=not photos, icon=":material/person_search:",
+                     help="Finds the face in each photo and compares it with everyone known; you confirm "
+                          "before anything is stored."):
+            try:
+                with st.spinner("Checking the photos…"):
+                    plan = check_enrollment(store, recognizer, name, photos, notes)
+            except FacerecError as exc:
+                st.error(plain(exc))
+                return
+            st.session_state[_PLAN] = (fingerprint, plan)
+            st.rerun()
+    else:
+        confirm_section(store, checked[1], snapshots)
+    report = st.session_state.pop(_REPORT, None)
+    if report is not None:
+        show_report(report)
+
+
+def show_photo_check(photo: PhotoCheck) -> None:
+    """One checked photo: its name, every face found (numbered, the one to store marked, the
+    others saying why not) with its detection score, and why the photo is refused if it is."""
+    if photo.sample is not None:
+        st.markdown(f"**{plain_file(photo.source)}**: this face will be stored")
+    else:
+        st.error(f"**{plain_file(photo.source)}**: refused. {plain(photo.reason)}", icon=":material/block:")
+    if not photo.faces:
+        return
+    cols = st.columns(6)
+    for i, face in enumerate(photo.faces):
+        with cols[i % 6]:
+            st.image(face.thumbnail, width=96)
+            what = "stored" if face.used else plain(face.note)
+            st.caption(f"face {face.number} of {photo.face_count}: {what}; detection score {face.det_score:.2f}; "
+                       f"{face.size:.0f} px", help=DET_SCORE_HELP)
+    if photo.face_count > len(photo.faces):
+        st.caption(f"and {photo.face_count - len(photo.faces)} more faces, not shown")
+
+
+def confirm_section(store: GalleryStore, plan: EnrollmentPlan, snapshots: dict[str, bytes]) -> None:
+    """The faces found and what they resemble; Store (anyway) or Cancel."""
+    who = plain(plan.name)
+    with st.container(border=True):
+        if plan.existing is None:
+            st.markdown(f"**Check before storing: {who}**, a new person")
+        else:
+            st.markdown(f"**Check before storing: new photos of {who}** "
+                        f"(enrolled, {plan.existing.samples} sample{'s' if plan.existing.samples != 1 else ''})")
+        for photo in plan.photos:
+            show_photo_check(photo)
+        for photo, alike in plan.warnings:
+            st.warning(f"**{plain_file(photo.source)}** {plain(alike.message())}", icon=":material/group:")
+        for photo in plan.unlike:
+            r = photo.resemblance
+            st.warning(f"**{plain_file(photo.source)}** does not look like {who} (similarity {r.own_score:.3f} < "
+                       f"threshold {r.threshold:.3f}): a photo of someone else, or of them in very different light or "
+                       "pose?", icon=":material/person_alert:")
+        good = len(plan.samples)
+        if not good:
+            st.warning(f"Nothing can be stored for {who}: every photo was refused. Change the photos and check "
+                       "again.", icon=":material/warning:")
+        doubtful = bool(plan.warnings or plan.unlike)
+        faces = f"{good} face{'s' if good != 1 else ''}"
+        left, right = st.columns(2)
+        store_clicked = left.button(f"Store anyway ({faces})" if doubtful else f"Store {faces} as {who}",
+                                    key="gallery_store", type="primary", disabled=not good,
+                                    icon=":material/person_add:")
+        if right.button("Cancel", key="gallery_cancel_enroll", icon=":material/close:"):
+            st.session_state.pop(_PLAN, None)
+            st.rerun()
+    if store_clicked:
+        st.session_state.pop(_PLAN, None)
         try:
-            with st.spinner("Checking the photos…"):
-                report = enroll_photos(store, recognizer, name, photos, notes)
+            report = store_enrollment(store, plan)
         except FacerecError as exc:
             st.error(plain(exc))
             return
@@ -235,9 +356,6 @@ def enroll_section(store: GalleryStore, recognizer: Recognizer, settings: Settin
             if report.person is not None:
                 st.session_state[_SELECT] = report.person.name
         st.rerun()
-    report = st.session_state.pop(_REPORT, None)
-    if report is not None:
-        show_report(report)
 
 
 def show_thumbnail(sample: Sample) -> None:
@@ -255,19 +373,29 @@ def show_thumbnail(sample: Sample) -> None:
 
 
 def person_panel(store: GalleryStore, person: Person, backbone: str) -> None:
-    """Samples (thumbnails, delete), rename, notes and delete-with-confirmation for one person."""
-    with st.expander(f"**{plain(person.name)}** · {person.samples} sample{'s' if person.samples != 1 else ''}"):
+    """Samples (thumbnails, delete), rename, notes and delete-with-confirmation for one person.
+
+    The expander's open state is kept in the session (:data:`_OPEN`): renaming or deleting a
+    sample changes its label, and without it the panel being edited would close."""
+    key = f"gallery_panel_{person.id}"
+    st.session_state[key] = person.id in st.session_state.setdefault(_OPEN, set())
+    label = f"**{plain(person.name)}** · {person.samples} sample{'s' if person.samples != 1 else ''}"
+    with st.expander(label, key=key, on_change=_panel_toggled, args=(key, person.id)):
         samples = store.samples(person.id)
         if not samples:
             st.caption("No samples: this person cannot be recognized. Add photos in Enroll above.")
+        else:
+            st.caption(DET_SCORE_HELP)
         cols = st.columns(6)
         for i, sample in enumerate(samples):
             with cols[i % 6]:
                 show_thumbnail(sample)
-                other = "" if sample.backbone == backbone else f" ({plain(sample.backbone)})"
-                st.caption(f"{plain_file(sample.source)}{other} · {sample.det_score:.2f}")
+                other = "" if sample.backbone == backbone else f" (backbone {plain(sample.backbone)}, not searched)"
+                st.caption(f"{plain_file(sample.source)}{other} · detection score {sample.det_score:.2f}",
+                           help=DET_SCORE_HELP)
                 st.button("Delete", key=f"gallery_del_sample_{sample.id}", on_click=_delete_sample,
-                          args=(store, sample.id, sample.source), icon=":material/delete:", type="tertiary")
+                          args=(store, person.id, sample.id, sample.source), icon=":material/delete:",
+                          type="tertiary")
         left, right = st.columns(2)
         rename_key = f"gallery_rename_{person.id}"
         left.text_input("Name", value=person.name, key=rename_key, max_chars=MAX_NAME_LENGTH)
@@ -284,8 +412,8 @@ def person_panel(store: GalleryStore, person: Person, backbone: str) -> None:
                        on_click=_delete_person, args=(store, person.id, person.name))
             no.button("Cancel", key=f"gallery_cancel_{person.id}", on_click=_set_state, args=(_CONFIRM, None))
         else:
-            st.button(f"Delete {plain(person.name)}…", key=f"gallery_delete_{person.id}", on_click=_set_state,
-                      args=(_CONFIRM, person.id), icon=":material/person_remove:")
+            st.button(f"Delete {plain(person.name)}…", key=f"gallery_delete_{person.id}", on_click=_ask_delete,
+                      args=(person.id,), icon=":material/person_remove:")
 
 
 def health_section(store: GalleryStore) -> None:
@@ -319,13 +447,18 @@ def export_import_section(store: GalleryStore, backbone: str) -> None:
     st.caption(f"The export holds every {backbone} embedding and thumbnail: it is biometric data, keep it private. "
                "It can only be imported with the same backbone.")
     left, right = st.columns(2)
+    empty = not store.people()
     left.download_button("Export gallery (JSON)", data=lambda: _export(store, backbone),
                          file_name=f"gallery-{backbone}.json", mime="application/json", key="gallery_export",
-                         icon=":material/download:", on_click="ignore")
+                         icon=":material/download:", on_click="ignore", disabled=empty,
+                         help="Nothing to export: nobody is enrolled yet." if empty else None)
+    if empty:
+        left.caption("Nothing to export: nobody is enrolled yet.")
     key = "gallery_import_file"
-    right.file_uploader("Gallery export to import", type=["json"], key=key)
+    upload = right.file_uploader("Gallery export to import", type=["json"], key=key)
     right.button("Import", key="gallery_import", on_click=_import, args=(store, backbone, key),
-                 icon=":material/upload:")
+                 icon=":material/upload:", disabled=upload is None,
+                 help="Choose a gallery export (.json) above first." if upload is None else None)
 
 
 def retrain_section(settings: Settings) -> None:

@@ -1,6 +1,11 @@
 """Enrollment: photos → exactly one good face each → embedding + small thumbnail → stored in one
 transaction. Refused photos say why and store nothing; duplicates are skipped. Uploaded
 originals are never kept, only a small face thumbnail.
+
+In two steps when a person confirms (the Gallery page): :func:`check_photos` detects and embeds
+every photo and compares each face with everyone known (:mod:`.lookalike`), storing nothing; the
+:class:`EnrollmentPlan` it returns shows the faces found and the warnings; :func:`store_plan`
+then stores exactly those faces. :func:`enroll` does both at once (the command line).
 """
 from __future__ import annotations
 
@@ -17,9 +22,11 @@ from PIL import Image
 
 from ..errors import EnrollmentError, FacerecError
 from ..faces import Face
-from ..identity.decide import MIN_IDENTIFY_DET_SCORE, MIN_IDENTIFY_FACE_SIZE
+from ..identity.decide import MIN_IDENTIFY_DET_SCORE, MIN_IDENTIFY_FACE_SIZE, Thresholds
+from ..identity.sources import IdentitySource
 from ..images import ImageInput, describe
 from .checks import clean_name, safe_source
+from .lookalike import LookAlike, Resemblance, compare_with_known
 from .records import NewSample, Person, SampleOutcome
 from .store import DUPLICATE_COSINE, GalleryStore
 
@@ -119,6 +126,88 @@ class EnrollmentPolicy:
     thumbnail_size: int = 96
 
 
+MAX_FACES_SHOWN = 6
+"""Face crops kept per photo for the preview: a crowd's seventh face tells nothing more."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FaceCrop:
+    """One face found in a photo, for the preview: its thumbnail, the detector's numbers, and
+    whether it is the face that would be stored (``used``) or why not (``note``)."""
+
+    number: int
+    thumbnail: bytes
+    det_score: float
+    size: float
+    used: bool
+    note: str = ""
+
+
+@dataclasses.dataclass
+class PhotoCheck:
+    """One photo checked for enrollment: the sample to store (``None`` when refused, with the
+    ``reason``), every face found (at most :data:`MAX_FACES_SHOWN`), how many faces in all, and,
+    once compared, what the face resembles."""
+
+    source: str
+    sample: NewSample | None
+    reason: str = ""
+    faces: list[FaceCrop] = dataclasses.field(default_factory=list)
+    face_count: int = 0
+    resemblance: Resemblance | None = None
+
+    @property
+    def look_alikes(self) -> list[LookAlike]:
+        return [] if self.resemblance is None else self.resemblance.look_alikes
+
+
+def check_photo(pipeline: FacePipeline, source: ImageInput, *, name: str | None = None,
+                policy: EnrollmentPolicy | None = None, max_pixels: int | None = None) -> PhotoCheck:
+    """Check one photo (nothing is stored): exactly one face of at least ``min_face_size``
+    pixels, detected with at least ``min_det_score``. A refused photo has ``sample=None`` and the
+    reason (naming the photo); the faces found are kept either way, for the preview."""
+    policy = policy or EnrollmentPolicy()
+    label = describe(source, name)
+    short = _short_source(label)
+    try:
+        image = pipeline.read_image(source, name=label, max_pixels=max_pixels)
+    except FacerecError as exc:
+        return PhotoCheck(short, None, str(exc))
+    faces = sorted(pipeline.detect(image), key=lambda f: -f.size)
+    big = [f for f in faces if f.size >= policy.min_face_size]
+    face = big[0] if len(big) == 1 and big[0].det_score >= policy.min_det_score else None
+
+    def note(f: Face) -> str:
+        if f is face:
+            return ""
+        if f.size < policy.min_face_size:
+            return f"too small ({f.size:.0f} px, at least {policy.min_face_size:.0f} needed), ignored"
+        if len(big) > 1:
+            return "one of several faces"
+        return f"unclear (detection score {f.det_score:.2f}, at least {policy.min_det_score:.2f} needed)"
+
+    crops = [FaceCrop(i + 1, face_thumbnail(image, f.box, policy.thumbnail_size), float(f.det_score), float(f.size),
+                      f is face, note(f)) for i, f in enumerate(faces[:MAX_FACES_SHOWN])]
+    check = PhotoCheck(short, None, faces=crops, face_count=len(faces))
+    if not faces:
+        check.reason = f"{label}: no face found; use a sharp, well-lit photo facing the camera"
+    elif len(big) > 1:
+        check.reason = f"{label}: {len(big)} faces found; an enrollment photo must show exactly one person"
+    elif not big:
+        check.reason = (f"{label}: the face is too small ({faces[0].size:.0f} px; at least "
+                        f"{policy.min_face_size:.0f} px needed): move closer or crop the photo")
+    elif face is None:
+        check.reason = (f"{label}: the face is unclear (detection score {big[0].det_score:.2f}, at least "
+                        f"{policy.min_det_score:.2f} needed)")
+    else:
+        pipeline.embed(image, [face])
+        check.sample = NewSample(embedding=np.asarray(face.embedding, dtype=np.float32),
+                                 backbone=pipeline.backbone.name, det_score=float(face.det_score), source=short,
+                                 content_hash=image_hash(image),
+                                 thumbnail=face_thumbnail(image, face.box, policy.thumbnail_size))
+    return check
+
+
 def prepare_sample(pipeline: FacePipeline, source: ImageInput, *, name: str | None = None,
                    policy: EnrollmentPolicy | None = None, max_pixels: int | None = None) -> NewSample:
     """Check one photo and turn its face into a :class:`NewSample` (nothing is stored).
@@ -126,29 +215,79 @@ def prepare_sample(pipeline: FacePipeline, source: ImageInput, *, name: str | No
     Raises :class:`EnrollmentError` naming the photo and the reason when it is not an image,
     holds no face, several faces, or a face too small or unclear.
     """
+    check = check_photo(pipeline, source, name=name, policy=policy, max_pixels=max_pixels)
+    if check.sample is None:
+        raise EnrollmentError(check.reason)
+    return check.sample
+
+
+@dataclasses.dataclass
+class EnrollmentPlan:
+    """What :func:`check_photos` found, before anything is stored: the person (``existing`` when
+    photos are added to someone enrolled), one :class:`PhotoCheck` per photo, in order."""
+
+    name: str
+    notes: str | None
+    existing: Person | None
+    photos: list[PhotoCheck]
+
+    @property
+    def samples(self) -> list[NewSample]:
+        return [p.sample for p in self.photos if p.sample is not None]
+
+    @property
+    def warnings(self) -> list[tuple[PhotoCheck, LookAlike]]:
+        """Every (photo, look-alike) pair, best score first within a photo."""
+        return [(p, la) for p in self.photos for la in p.look_alikes]
+
+    @property
+    def unlike(self) -> list[PhotoCheck]:
+        """Photos that do not reach the threshold against the person they are added to."""
+        return [p for p in self.photos if p.resemblance is not None and p.resemblance.unlike]
+
+
+def check_photos(store: GalleryStore, pipeline: FacePipeline, name: str,
+                 sources: Iterable[ImageInput | tuple[str, ImageInput]], *, notes: str | None = None,
+                 policy: EnrollmentPolicy | None = None, max_pixels: int | None = None,
+                 known: Sequence[IdentitySource] | None = None,
+                 thresholds: Thresholds | None = None) -> EnrollmentPlan:
+    """Check and embed every photo for ``name`` and compare each good face with everyone known;
+    nothing is stored. ``known`` and ``thresholds`` default to the pipeline's own (a
+    :class:`~facerec_core.recognizer.Recognizer`'s trained model and gallery, and its open-set
+    thresholds); without them no comparison is made. Raises :class:`GalleryError` for a bad name."""
+    name = clean_name(name)
     policy = policy or EnrollmentPolicy()
-    label = describe(source, name)
-    try:
-        image = pipeline.read_image(source, name=label, max_pixels=max_pixels)
-    except FacerecError as exc:
-        raise EnrollmentError(str(exc)) from None
-    faces = pipeline.detect(image)
-    if not faces:
-        raise EnrollmentError(f"{label}: no face found; use a sharp, well-lit photo facing the camera")
-    big = [f for f in faces if f.size >= policy.min_face_size]
-    if len(big) > 1:
-        raise EnrollmentError(f"{label}: {len(big)} faces found; an enrollment photo must show exactly one person")
-    if not big:
-        raise EnrollmentError(f"{label}: the face is too small ({faces[0].size:.0f} px; at least "
-                              f"{policy.min_face_size:.0f} px needed): move closer or crop the photo")
-    face = big[0]
-    if face.det_score < policy.min_det_score:
-        raise EnrollmentError(f"{label}: the face is unclear (detection score {face.det_score:.2f}, at least "
-                              f"{policy.min_det_score:.2f} needed)")
-    pipeline.embed(image, [face])
-    return NewSample(embedding=np.asarray(face.embedding, dtype=np.float32), backbone=pipeline.backbone.name,
-                     det_score=float(face.det_score), source=_short_source(label), content_hash=image_hash(image),
-                     thumbnail=face_thumbnail(image, face.box, policy.thumbnail_size))
+    photos = []
+    for item in sources:
+        label, src = item if isinstance(item, tuple) else (None, item)
+        check = check_photo(pipeline, src, name=label, policy=policy, max_pixels=max_pixels)
+        if check.sample is None:
+            log.info("enrollment check of %s: refused %s", name, check.reason)
+        photos.append(check)
+    known = getattr(pipeline, "sources", ()) if known is None else known
+    thresholds = getattr(pipeline, "thresholds", None) if thresholds is None else thresholds
+    good = [p for p in photos if p.sample is not None]
+    if good and known and thresholds is not None:
+        X = np.stack([p.sample.embedding for p in good])
+        for photo, resemblance in zip(good, compare_with_known(X, known, thresholds, name)):
+            photo.resemblance = resemblance
+    return EnrollmentPlan(name, notes, store.find_person(name), photos)
+
+
+def store_plan(store: GalleryStore, plan: EnrollmentPlan, *,
+               policy: EnrollmentPolicy | None = None) -> EnrollmentReport:
+    """Store the good faces of ``plan`` in one transaction (duplicates are skipped then); a
+    refused photo stores nothing, and if every photo was refused a new name is not created."""
+    policy = policy or EnrollmentPolicy()
+    good = plan.samples
+    person, stored = store.add_samples(plan.name, good, notes=plan.notes, duplicate_cosine=policy.duplicate_cosine) \
+        if good else (store.find_person(plan.name), [])
+    stored_iter = iter(stored)
+    outcomes = [next(stored_iter) if p.sample is not None else SampleOutcome(p.source, "refused", p.reason)
+                for p in plan.photos]
+    report = EnrollmentReport(person.name if person else plan.name, person, outcomes)
+    log.info("enrollment: %s", report.summary())
+    return report
 
 
 def _short_source(label: str) -> str:
@@ -157,30 +296,15 @@ def _short_source(label: str) -> str:
     return safe_source(Path(label).name if ("/" in label or os.sep in label) and not label.startswith("<") else label)
 
 
-def enroll(store: GalleryStore, pipeline: FacePipeline, name: str, sources: Iterable[ImageInput | tuple[str, ImageInput]], *,
-           notes: str | None = None, policy: EnrollmentPolicy | None = None,
-           max_pixels: int | None = None) -> EnrollmentReport:
-    """Enroll ``name`` (new, or add samples to an existing person) from photos.
+def enroll(store: GalleryStore, pipeline: FacePipeline, name: str,
+           sources: Iterable[ImageInput | tuple[str, ImageInput]], *, notes: str | None = None,
+           policy: EnrollmentPolicy | None = None, max_pixels: int | None = None) -> EnrollmentReport:
+    """Enroll ``name`` (new, or add samples to an existing person) from photos, without asking.
 
     Each source is an image input, or ``(label, input)`` to name it in messages. Photos are
     checked and embedded first; the good ones are then stored in one transaction. Refused photos
-    store nothing; if every photo is refused a new name is not created.
+    store nothing; if every photo is refused a new name is not created. No look-alike check is
+    made (:func:`check_photos` then :func:`store_plan` for that).
     """
-    name = clean_name(name)
-    policy = policy or EnrollmentPolicy()
-    slots: list[SampleOutcome | NewSample] = []
-    for item in sources:
-        label, src = item if isinstance(item, tuple) else (None, item)
-        try:
-            slots.append(prepare_sample(pipeline, src, name=label, policy=policy, max_pixels=max_pixels))
-        except EnrollmentError as exc:
-            log.info("enrollment of %s: refused %s", name, exc)
-            slots.append(SampleOutcome(describe(src, label), "refused", str(exc)))
-    good = [s for s in slots if isinstance(s, NewSample)]
-    person, stored = store.add_samples(name, good, notes=notes, duplicate_cosine=policy.duplicate_cosine) \
-        if good else (store.find_person(name), [])
-    stored_iter = iter(stored)
-    outcomes = [next(stored_iter) if isinstance(s, NewSample) else s for s in slots]
-    report = EnrollmentReport(person.name if person else name, person, outcomes)
-    log.info("enrollment: %s", report.summary())
-    return report
+    plan = check_photos(store, pipeline, name, sources, notes=notes, policy=policy, max_pixels=max_pixels, known=())
+    return store_plan(store, plan, policy=policy)
