@@ -1,9 +1,11 @@
 """Golden results: ``recognize()`` and ``verify()`` on real LFW photos, with the session's trained
-model and a small enrolled gallery, equal (to 1e-6) to what the code gave before the identification
-code was reorganised. Names, scores, notes, boxes and top-k matches all count.
+model and a small enrolled gallery, equal (to 1e-6) to what the code gave when the file was
+written. Names, scores, reasons, notes, boxes and top-k matches all count.
 
-The file ``tests/data/golden.json`` was written by this same test with ``FACEREC_WRITE_GOLDEN=1``
-on the code before the move (commit b1d5373). Embeddings depend on the arithmetic the machine
+The file ``tests/data/golden.json`` is written by this same test with ``FACEREC_WRITE_GOLDEN=1``:
+first on the code before the identification code was reorganised (commit b1d5373, int8), then
+rewritten (fp32) when issue #13 put matches on the decision scale, added each face's reason and
+made verification's default the strict preset: deliberate changes of the answers. Embeddings depend on the arithmetic the machine
 picks (``precision``), so the golden file records it and is compared only on a machine that picks
 the same one.
 """
