@@ -39,6 +39,7 @@ def images_per_person_histogram(counts: pd.Series, min_images: int) -> go.Figure
     edges = log_bins(int(values.max()) if len(values) else 1)
     kept_name, out_name = f"kept (≥ {min_images})", "left out"
     fig = go.Figure()
+    tallest = max(1, int(np.histogram(values, bins=edges)[0].max()))  # the bars are stacked
     for name, mask, colour in ((kept_name, values >= min_images, "#2e86de"), (out_name, values < min_images, "#c8d6e5")):
         people = np.histogram(values[mask], bins=edges)[0]
         lo, hi = np.asarray(edges[:-1]), np.asarray(edges[1:])
@@ -50,7 +51,8 @@ def images_per_person_histogram(counts: pd.Series, min_images: int) -> go.Figure
     fig.update_layout(barmode="stack", xaxis_title="images per person (log scale)", yaxis_title="people (log scale)",
                       legend_title_text="", margin=dict(t=30, b=10), height=360, bargap=0)
     fig.update_xaxes(type="log", range=[0, np.log10(edges[-1])], tickvals=[1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])
-    fig.update_yaxes(type="log", dtick=1)  # label powers of ten only
+    # Plotly's autorange cuts the tallest bar on a log axis: from under 1 person to above the top.
+    fig.update_yaxes(type="log", dtick=1, range=[-0.2, np.log10(tallest) + 0.25])  # label powers of ten only
     return fig
 
 
