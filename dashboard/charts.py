@@ -78,13 +78,14 @@ def embedding_scatter(frame: pd.DataFrame, method: str) -> go.Figure:
     return fig
 
 
-def rate_range(values, *, floor: float = 0.0, pad: float = 0.1) -> list[float]:
+def rate_range(values, *, floor: float = 0.0, pad: float = 0.1, min_span: float = 0.1) -> list[float]:
     """A y range for rates that ends just above 1 and starts a little under the smallest value
-    shown: curves that all sit between 0.95 and 1 would be a flat line at the top of 0-1."""
+    shown: curves that all sit between 0.95 and 1 would be a flat line at the top of 0-1. At least
+    ``min_span`` tall, so that all-perfect figures do not get ticks 99.9%, 100%, 100%..."""
     values = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
     low = float(values.min()) if values.size else 0.0
-    span = max(1.0 - low, 0.01)
-    return [max(floor, low - pad * span - 0.005), 1.0 + 0.04 * span]
+    span = max(1.0 - low, min_span)
+    return [max(floor, 1.0 - span - pad * span), 1.0 + 0.04 * span]
 
 
 @st.cache_data(show_spinner=False)
@@ -100,7 +101,7 @@ def accuracy_by_train_images_figure(grouped: pd.DataFrame) -> go.Figure:
         customdata=np.stack([grouped["people"], grouped["test_images"]], axis=-1) if len(grouped) else None,
         hovertemplate="%{x} training images: accuracy %{y:.1%}<br>%{customdata[0]} people, "
                       "%{customdata[1]} test images<extra></extra>"))
-    fig.update_layout(xaxis_title="training images per person", yaxis_title="test accuracy", margin=dict(t=30, b=10),
+    fig.update_layout(xaxis_title="training images per person", yaxis_title="test accuracy", margin=dict(t=30, b=60),
                       height=380, showlegend=False)
     fig.update_xaxes(type="category")
     fig.update_yaxes(range=rate_range(grouped["accuracy"], pad=0.35), tickformat=".0%")
@@ -154,9 +155,9 @@ def roc_figure(curves: dict[str, dict], marked: str, threshold: float,
                                  name=f"threshold {threshold:.3f}" + (" (FAR 0)" if far <= 0 else ""),
                                  marker=dict(size=13, color="#e74c3c", symbol="x")))
     fig.update_layout(xaxis_title="false-accept rate (log scale)", yaxis_title="true-accept rate",
-                      margin=dict(t=30, b=10), height=420, legend=dict(x=0.55, y=0.1))
+                      margin=dict(t=30, b=60), height=420, legend=dict(x=0.55, y=0.1))
     fig.update_xaxes(type="log", range=x_range, dtick=1, tickformat=".1%")
-    fig.update_yaxes(range=rate_range(shown), tickformat=".1%")
+    fig.update_yaxes(range=rate_range(shown, min_span=0.02), tickformat=".1%")
     return fig
 
 
@@ -174,7 +175,7 @@ def dir_far_figure(curve: dict, point: tuple[float, float] | None) -> go.Figure:
                                  name="calibrated threshold", marker=dict(size=13, color="#e74c3c", symbol="x")))
     fig.update_layout(xaxis_title="strangers accepted (FAR, log scale)",
                       yaxis_title="known people named correctly (DIR)",
-                      margin=dict(t=30, b=10), height=380, legend=dict(x=0.6, y=0.1))
+                      margin=dict(t=30, b=60), height=380, legend=dict(x=0.6, y=0.1))
     fig.update_xaxes(type="log", range=x_range, dtick=1, tickformat=".1%")
     fig.update_yaxes(range=rate_range(shown), tickformat=".0%")
     return fig
