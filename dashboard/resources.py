@@ -99,7 +99,10 @@ def warm_up_recognizer(settings: Settings | None = None) -> bool:
             log.info("warm-up: face models loaded in %.1f s", time.monotonic() - start)
         _WARM.seconds[settings] = time.monotonic() - start
 
-    threading.Thread(target=load, name="facerec-warm-up", daemon=True).start()
+    # Not a daemon: a process that exits mid-load (a stopped server, the end of a test run) waits
+    # for it; torch torn down under a running daemon thread aborts the process
+    # ("terminate called without an active exception").
+    threading.Thread(target=load, name="facerec-warm-up", daemon=False).start()
     return True
 
 
