@@ -42,9 +42,10 @@ class LiveStatus:
     """A consistent picture of a live stream, safe to read from any thread.
 
     ``state`` is ``idle`` (no frame yet), ``running``, ``stopped``, ``ended`` (the stream
-    ended) or ``error`` (``message`` says what went wrong). ``result_age`` is how old the video
-    frame the latest recognition result describes is, in seconds (``None`` before the first);
-    past the processor's ``stale_after_s``, ``in_view`` is empty and the video shows no boxes.
+    ended) or ``error`` (``message`` says what went wrong). ``result_age`` is how far the video
+    frame the latest recognition result describes lags behind the newest frame, in seconds
+    (``None`` before the first); past the processor's ``stale_after_s``, ``in_view`` is empty and
+    the video shows no boxes.
     """
 
     state: str
@@ -188,8 +189,8 @@ class LiveProcessor:
         return annotate(image, faces, extra_text=text), faces
 
     def _fresh_faces(self, now: float) -> list[Face]:
-        """The latest result's faces, or none when the frame it describes is older than
-        ``stale_after_s`` (caller holds ``_cond``)."""
+        """The latest result's faces, or none when the frame it describes came more than
+        ``stale_after_s`` before the frame at ``now`` (caller holds ``_cond``)."""
         if self._result is None or self._result_frame_at is None or now - self._result_frame_at > self.stale_after_s:
             return []
         return self._result.faces
@@ -287,7 +288,10 @@ class LiveProcessor:
         with self._cond:
             result, frame_at = self._result, self._result_frame_at
             in_view = []
-            if result is not None and self._state == "running" and self._fresh_faces(now):
+            # Staleness is measured against the newest video frame, not the clock: when the video
+            # itself stops, the frozen picture and its names still agree.
+            latest_frame = now if self._last_frame_at is None else self._last_frame_at
+            if result is not None and self._state == "running" and self._fresh_faces(latest_frame):
                 for tid, face in zip(result.track_ids, result.faces):
                     name = face.identity if face.identity is not None else "face"
                     since = self._first_seen.get((tid, face.identity), frame_at)
@@ -303,7 +307,7 @@ class LiveProcessor:
                 frames=self._frames, analysed=self._analysed, dropped=self._dropped,
                 process_ms_p50=times[len(times) // 2] if times else None,
                 last_frame_age=None if self._last_frame_at is None else now - self._last_frame_at,
-                result_age=None if frame_at is None else now - frame_at, stale_after_s=self.stale_after_s)
+                result_age=None if frame_at is None else latest_frame - frame_at, stale_after_s=self.stale_after_s)
 
     @property
     def running(self) -> bool:
