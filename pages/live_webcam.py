@@ -85,7 +85,7 @@ def show_status(status: LiveStatus, playing: bool) -> None:
     # The same two rates, computed the same way, as the line drawn on the video.
     c2.metric("Recognition", f"{status.analysis_fps:.1f} fps",
               help="Frames analysed per second: boxes and names move at this rate; the other frames reuse the "
-                   "latest ones (for at most a second).")
+                   "latest ones (for at most 3 s).")
     if status.process_ms_p50 is not None:
         st.caption(f"Detection and naming take {status.process_ms_p50:.0f} ms a frame (median); "
                    f"{status.dropped} of {status.frames} frames were skipped rather than queued.")

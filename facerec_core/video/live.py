@@ -60,7 +60,7 @@ class LiveStatus:
     process_ms_p50: float | None
     last_frame_age: float | None = None
     result_age: float | None = None
-    stale_after_s: float = 1.0
+    stale_after_s: float = 3.0
 
     @property
     def stale(self) -> bool:
@@ -115,7 +115,8 @@ class LiveProcessor:
         recent_s: how long a named person stays in ``recently_seen``.
         stale_after_s: boxes and names from a frame older than this (seconds) are not drawn
             and not listed as in view: when recognition falls behind (a slow frame, a busy
-            machine, errors), old boxes would stay on screen where nobody is any more.
+            machine, errors), old boxes would stay on screen where nobody is any more. 3 s: a
+            frame can take over a second on a busy 2-core machine, and names must still show.
         name: names the worker thread (for logs).
         torch_threads: intra-op threads torch may use on the worker thread (``None``: torch's
             default, one per core). One keeps a core free for video decoding and encoding, and
@@ -125,7 +126,7 @@ class LiveProcessor:
     """
 
     def __init__(self, recognizer: FacePipeline, config: VideoConfig | None = None, *, idle_timeout_s: float = 3.0,
-                 recent_s: float = 60.0, stale_after_s: float = 1.0, name: str = "facerec-live",
+                 recent_s: float = 60.0, stale_after_s: float = 3.0, name: str = "facerec-live",
                  torch_threads: int | None = 1, clock: Callable[[], float] = time.monotonic) -> None:
         self.processor = FrameProcessor(recognizer, config, clock=clock)
         self.torch_threads = torch_threads

@@ -75,7 +75,7 @@ def stalled():
     stalls on a frame of the new scene (Powell alone), as the user saw it."""
     clock, pipeline = Clock(), StallingPipeline()
     live = LiveProcessor(pipeline, VideoConfig(refresh_s=1e6), clock=clock, name="test-live-stale",
-                         torch_threads=None)  # stale_after_s: its default, 1 s
+                         torch_threads=None)  # stale_after_s: its default, 3 s
     for step in range(21):  # 2 s at 10 fps, each frame analysed before the next comes
         clock.now = step * 0.1
         live.handle(FRAME)
