@@ -5,6 +5,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboard.icon import favicon
+from dashboard.resources import warm_up_recognizer
+
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
 
 
@@ -15,7 +18,12 @@ def _page(file: str, title: str, icon: str, **kwargs) -> st.Page | None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="facerec", page_icon=":material/face:", layout="wide")
+    # The tab icon is an image served by this server: a ":material/...:" one (here or, without
+    # one here, each page's) makes the browser fetch it from fonts.gstatic.com (dashboard/icon.py).
+    st.set_page_config(page_title="facerec", page_icon=favicon(), layout="wide")
+    # The first visitor of any page starts the models loading, so Recognize, Verify and Live
+    # Webcam open without a minute's wait (dashboard/resources.py).
+    warm_up_recognizer()
     sections = {
         "": [_page("home.py", "Home", ":material/home:", default=True)],
         "Recognize": [

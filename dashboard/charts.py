@@ -13,16 +13,46 @@ from dashboard.plain import plotly_text
 from facerec_core.faces import display_name
 
 
+def log_bins(largest: int) -> list[int]:
+    """Bin edges 1, 2, 3, 5, 10, 20, 50, 100, ... up to past ``largest``: bins of equal width on a
+    log axis, each of whole numbers ``[edge, next edge)``."""
+    edges, decade = [1, 2, 3, 5], 1
+    while edges[-1] <= largest:
+        decade *= 10
+        edges.extend((2 * decade, 5 * decade) if decade > 1 else ())
+        edges.insert(len(edges) - 2, decade)
+    while len(edges) > 2 and edges[-2] > largest:
+        edges.pop()
+    return edges
+
+
+def bin_label(lo: int, hi: int) -> str:
+    """``"1"``, ``"5-9"``: the whole numbers in ``[lo, hi)``."""
+    return f"{lo}" if hi - lo == 1 else f"{lo}-{hi - 1}"
+
+
 @st.cache_data(show_spinner=False)
 def images_per_person_histogram(counts: pd.Series, min_images: int) -> go.Figure:
-    frame = pd.DataFrame({"images per person": counts.to_numpy(),
-                          "kept": np.where(counts.to_numpy() >= min_images, f"kept (≥ {min_images})", "left out")})
-    fig = px.histogram(frame, x="images per person", color="kept", log_y=True, nbins=int(min(200, counts.max())),
-                       color_discrete_map={f"kept (≥ {min_images})": "#2e86de", "left out": "#c8d6e5"},
-                       category_orders={"kept": [f"kept (≥ {min_images})", "left out"]})
-    fig.update_layout(yaxis_title="people (log scale)", bargap=0.05, legend_title_text="",
-                      margin=dict(t=30, b=10), height=360)
-    fig.update_yaxes(dtick=1)  # label powers of ten only
+    """People per number of images, on log axes: LFW has 4,069 people with one image and one with
+    530, so on a linear axis every bar but the first is crushed against the left edge."""
+    values = counts.to_numpy()
+    edges = log_bins(int(values.max()) if len(values) else 1)
+    kept_name, out_name = f"kept (≥ {min_images})", "left out"
+    fig = go.Figure()
+    tallest = max(1, int(np.histogram(values, bins=edges)[0].max()))  # the bars are stacked
+    for name, mask, colour in ((kept_name, values >= min_images, "#2e86de"), (out_name, values < min_images, "#c8d6e5")):
+        people = np.histogram(values[mask], bins=edges)[0]
+        lo, hi = np.asarray(edges[:-1]), np.asarray(edges[1:])
+        # Bars drawn from each bin's lower edge to its upper one (a log axis has no fixed width).
+        fig.add_trace(go.Bar(x=np.sqrt(lo * hi), y=np.where(people > 0, people, None), width=hi - lo,
+                             name=name, marker_color=colour, marker_line=dict(width=1, color="white"),
+                             customdata=[bin_label(a, b) for a, b in zip(lo, hi)],
+                             hovertemplate="%{customdata} images: %{y:,} people<extra>" + name + "</extra>"))
+    fig.update_layout(barmode="stack", xaxis_title="images per person (log scale)", yaxis_title="people (log scale)",
+                      legend_title_text="", margin=dict(t=30, b=10), height=360, bargap=0)
+    fig.update_xaxes(type="log", range=[0, np.log10(edges[-1])], tickvals=[1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])
+    # Plotly's autorange cuts the tallest bar on a log axis: from under 1 person to above the top.
+    fig.update_yaxes(type="log", dtick=1, range=[-0.2, np.log10(tallest) + 0.25])  # label powers of ten only
     return fig
 
 
@@ -48,16 +78,33 @@ def embedding_scatter(frame: pd.DataFrame, method: str) -> go.Figure:
     return fig
 
 
+def rate_range(values, *, floor: float = 0.0, pad: float = 0.1, min_span: float = 0.1) -> list[float]:
+    """A y range for rates that ends just above 1 and starts a little under the smallest value
+    shown: curves that all sit between 0.95 and 1 would be a flat line at the top of 0-1. At least
+    ``min_span`` tall, so that all-perfect figures do not get ticks 99.9%, 100%, 100%..."""
+    values = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
+    low = float(values.min()) if values.size else 0.0
+    span = max(1.0 - low, min_span)
+    return [max(floor, 1.0 - span - pad * span), 1.0 + 0.04 * span]
+
+
 @st.cache_data(show_spinner=False)
 def accuracy_by_train_images_figure(grouped: pd.DataFrame) -> go.Figure:
-    fig = px.scatter(grouped, x="train_images", y="accuracy", size="people", size_max=24,
-                     hover_data={"people": True, "test_images": True},
-                     labels={"train_images": "training images per person", "accuracy": "test accuracy"})
-    fig.add_trace(go.Scatter(x=grouped["train_images"], y=grouped["accuracy"], mode="lines",
-                             line=dict(color="rgba(46,134,222,0.4)"), showlegend=False, hoverinfo="skip"))
-    fig.update_layout(yaxis_range=[-0.05, 1.05], margin=dict(t=30, b=10), height=380, showlegend=False)
-    span = float(grouped["train_images"].max() - grouped["train_images"].min()) if len(grouped) else 0.0
-    fig.update_xaxes(dtick=max(1, int(np.ceil(span / 10))), tickformat="d")  # whole images only
+    """Test accuracy per group of people with about as many training images (``grouped``: one row
+    per group, columns ``group``, ``accuracy``, ``people``, ``test_images``, in order). Groups
+    widen logarithmically, the y axis is zoomed to the accuracies and each dot says how many
+    people it holds: one dot per exact count was a blob at 1.0 with ticks at 43, 86, 129."""
+    text = [f"{int(p):,} {'person' if int(p) == 1 else 'people'}" for p in grouped["people"]]
+    fig = go.Figure(go.Scatter(
+        x=grouped["group"], y=grouped["accuracy"], mode="lines+markers+text", text=text, textposition="bottom center",
+        marker=dict(size=11, color="#2e86de"), line=dict(color="rgba(46,134,222,0.4)"),
+        customdata=np.stack([grouped["people"], grouped["test_images"]], axis=-1) if len(grouped) else None,
+        hovertemplate="%{x} training images: accuracy %{y:.1%}<br>%{customdata[0]} people, "
+                      "%{customdata[1]} test images<extra></extra>"))
+    fig.update_layout(xaxis_title="training images per person", yaxis_title="test accuracy", margin=dict(t=30, b=60),
+                      height=380, showlegend=False)
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(range=rate_range(grouped["accuracy"], pad=0.35), tickformat=".0%")
     return fig
 
 
@@ -72,36 +119,63 @@ def confusion_figure(pairs: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def log_rate_range(rates, *, fallback: float = 1e-3) -> list[float]:
+    """A log-axis range (in powers of ten) from the smallest non-zero rate to 1."""
+    positive = [r for r in rates if r is not None and r > 0]
+    low = min(positive) if positive else fallback
+    return [float(np.floor(np.log10(low) * 2) / 2), 0.0]
+
+
+def _visible(xs, ys, low_log10: float) -> list[float]:
+    """The ``ys`` whose ``xs`` fall inside a log x axis that starts at ``10 ** low_log10``."""
+    return [y for x, y in zip(xs, ys) if x is not None and x >= 10 ** low_log10]
+
+
 @st.cache_data(show_spinner=False)
 def roc_figure(curves: dict[str, dict], marked: str, threshold: float,
                point: tuple[float, float] | None) -> go.Figure:
-    """ROC curves (``name → {threshold, far, tar}``) with ``point`` (FAR, FRR) marked on ``marked``."""
+    """ROC curves (``name → {threshold, far, tar}``) with ``point`` (FAR, FRR) marked on ``marked``.
+
+    FAR on a log axis (the low false-accept rates are the ones that matter; 0 cannot be drawn),
+    and the TAR axis zoomed to what the curves reach there: good models sit above 95%, a flat
+    line at the top of a 0-100% axis."""
     fig = go.Figure()
+    x_range = log_rate_range([f for roc in curves.values() for f in roc["far"]])
+    shown = []
     for name, roc in curves.items():
+        shown += _visible(roc["far"], roc["tar"], x_range[0])
         fig.add_trace(go.Scatter(
             x=roc["far"], y=roc["tar"], mode="lines", name=name, customdata=roc["threshold"],
             line=dict(width=3 if name == marked else 1.5),
             hovertemplate="FAR %{x:.3%}<br>TAR %{y:.3%}<br>threshold %{customdata:.3f}<extra></extra>"))
     if point is not None:
         far, frr = point
-        fig.add_trace(go.Scatter(x=[far], y=[1 - frr], mode="markers", name=f"threshold {threshold:.3f}",
+        shown.append(1 - frr)
+        fig.add_trace(go.Scatter(x=[max(far, 10 ** x_range[0])], y=[1 - frr], mode="markers",
+                                 name=f"threshold {threshold:.3f}" + (" (FAR 0)" if far <= 0 else ""),
                                  marker=dict(size=13, color="#e74c3c", symbol="x")))
-    # Log scale: the low false-accept rates are the ones that matter (0 itself cannot be drawn).
-    fig.update_layout(xaxis_title="false-accept rate (log scale)", yaxis_title="true-accept rate", xaxis_type="log",
-                      margin=dict(t=30, b=10), height=420, legend=dict(x=0.55, y=0.1))
-    fig.update_xaxes(dtick=1, tickformat=".1%")
+    fig.update_layout(xaxis_title="false-accept rate (log scale)", yaxis_title="true-accept rate",
+                      margin=dict(t=30, b=60), height=420, legend=dict(x=0.55, y=0.1))
+    fig.update_xaxes(type="log", range=x_range, dtick=1, tickformat=".1%")
+    fig.update_yaxes(range=rate_range(shown, min_span=0.02), tickformat=".1%")
     return fig
 
 
 @st.cache_data(show_spinner=False)
 def dir_far_figure(curve: dict, point: tuple[float, float] | None) -> go.Figure:
-    """Open-set DIR (known people found and named) against FAR (strangers accepted)."""
+    """Open-set DIR (known people found and named) against FAR (strangers accepted): FAR on a log
+    axis (0.1% and 1% are the operating points that matter), DIR zoomed to its range there."""
+    x_range = log_rate_range(curve["far"])
+    shown = _visible(curve["far"], curve["dir"], x_range[0])
     fig = go.Figure(go.Scatter(x=curve["far"], y=curve["dir"], mode="lines", name="DIR / FAR",
                                hovertemplate="FAR %{x:.2%}<br>DIR %{y:.2%}<extra></extra>"))
     if point is not None:
-        fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name="calibrated threshold",
-                                 marker=dict(size=13, color="#e74c3c", symbol="x")))
-    fig.update_layout(xaxis_title="strangers accepted (FAR)", yaxis_title="known people named correctly (DIR)",
-                      yaxis_range=[-0.02, 1.02], margin=dict(t=30, b=10), height=380, legend=dict(x=0.6, y=0.1))
-    fig.update_xaxes(tickformat=".0%")
+        shown.append(point[1])
+        fig.add_trace(go.Scatter(x=[max(point[0], 10 ** x_range[0])], y=[point[1]], mode="markers",
+                                 name="calibrated threshold", marker=dict(size=13, color="#e74c3c", symbol="x")))
+    fig.update_layout(xaxis_title="strangers accepted (FAR, log scale)",
+                      yaxis_title="known people named correctly (DIR)",
+                      margin=dict(t=30, b=60), height=380, legend=dict(x=0.6, y=0.1))
+    fig.update_xaxes(type="log", range=x_range, dtick=1, tickformat=".1%")
+    fig.update_yaxes(range=rate_range(shown), tickformat=".0%")
     return fig

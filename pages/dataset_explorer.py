@@ -22,6 +22,11 @@ def image_counts(people: dict[str, list[str]]) -> pd.Series:
     return counts.sort_index().sort_values(ascending=False, kind="stable")
 
 
+def images_label(n: int) -> str:
+    """``"1 image"``, ``"236 images"``."""
+    return f"{int(n):,} image{'s' if int(n) != 1 else ''}"
+
+
 def filter_summary(counts: pd.Series, min_images: int) -> dict[str, float]:
     """What "people with at least ``min_images`` images" keeps."""
     kept = counts[counts >= min_images]
@@ -30,13 +35,15 @@ def filter_summary(counts: pd.Series, min_images: int) -> dict[str, float]:
             "images_share": float(kept.sum() / max(1, counts.sum()))}
 
 
-def search_people(names, query: str, limit: int = 50) -> list[str]:
-    """Names containing every word of ``query`` (case-insensitive; spaces match underscores)."""
+def search_people(counts: pd.Series, query: str, limit: int = 50) -> list[str]:
+    """Names containing every word of ``query`` (case-insensitive; spaces match underscores),
+    most images first (ties by name): "powell" is Colin Powell (236 images) before Alma Powell (1),
+    the person a searcher most likely means and the one with most to look at."""
     words = [w for w in query.lower().replace("_", " ").split() if w]
     if not words:
         return []
-    hits = [n for n in names if all(w in n.lower().replace("_", " ") for w in words)]
-    return sorted(hits)[:limit]
+    hits = [n for n in counts.index if all(w in n.lower().replace("_", " ") for w in words)]
+    return sorted(hits, key=lambda n: (-int(counts[n]), n))[:limit]
 
 
 def top_people_samples(people: dict[str, list[str]], k: int, per_person: int) -> tuple[list[str], list[str]]:
@@ -50,12 +57,22 @@ def top_people_samples(people: dict[str, list[str]], k: int, per_person: int) ->
     return paths, labels
 
 
-@st.cache_data(max_entries=16, show_spinner="Projecting the embeddings…")
+@st.cache_data(max_entries=16, show_spinner=False)  # the page's spinner says how long it takes
 def project_embeddings(embeddings: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
     """``(n, 2)`` coordinates of unit embeddings by PCA or t-SNE (cached)."""
     from facerec_core.evaluate import project_2d
 
     return project_2d(embeddings, method, seed)
+
+
+def projection_time(n: int, method: str = "t-SNE") -> str:
+    """How long projecting ``n`` embeddings takes, in words: ``"25 s"``, ``"2 min"``."""
+    from facerec_core.evaluate import projection_seconds
+
+    seconds = projection_seconds(n, method)
+    if seconds < 1:
+        return "a second"
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 FACE_STATUS = {"ok": "detected", "assumed": "assumed (centre box)"}
@@ -117,12 +134,12 @@ with charts_cols[1]:
 st.subheader("Find a person")
 query = st.text_input("Name", placeholder="e.g. powell, serena, tony blair", key="explorer_query")
 if query:
-    matches = search_people(counts.index, query)
+    matches = search_people(counts, query)
     if not matches:
         st.info(f"Nobody in LFW matches “{plain(query)}”.")
     else:
-        person = st.selectbox(f"{len(matches)} match{'es' if len(matches) != 1 else ''}", matches,
-                              format_func=lambda n: f"{display_name(n)} ({counts[n]} images)",
+        label = f"{len(matches)} match{'es' if len(matches) != 1 else ''}, most images first"
+        person = st.selectbox(label, matches, format_func=lambda n: f"{display_name(n)} ({images_label(counts[n])})",
                               key="explorer_person")
         paths = people[person]
         shown = paths[:30]
@@ -139,6 +156,10 @@ controls = st.columns(3)
 top_k = controls[0].number_input("People (most images first)", 2, 50, 10, key="explorer_k")
 per_person = controls[1].number_input("Images per person", 2, 100, 20, key="explorer_per_person")
 method = controls[2].radio("Projection", ["PCA", "t-SNE"], horizontal=True, key="explorer_method")
+if method == "t-SNE":
+    most = int(top_k) * int(per_person)
+    st.caption(f"t-SNE on up to {most:,} photos takes about {projection_time(most)} on this machine (PCA: under a "
+               "second). A map once drawn is kept: showing it again is instant.")
 if st.button("Show the embedding map", icon=":material/scatter_plot:"):
     st.session_state["explorer_map"] = True
 
@@ -154,7 +175,10 @@ if st.session_state.get("explorer_map"):
         st.stop()
     bar.empty()
     usable = emb.usable
-    coords = project_embeddings(emb.embeddings[usable], method)
+    n_usable = int(np.count_nonzero(usable))
+    with st.spinner(f"Projecting {n_usable:,} embeddings with {method} (about {projection_time(n_usable, method)})…",
+                    show_time=True):
+        coords = project_embeddings(emb.embeddings[usable], method)
     frame = embedding_frame(coords, [p for p, u in zip(paths, usable) if u],
                             [n for n, u in zip(labels, usable) if u], list(np.asarray(emb.status)[usable]))
     st.plotly_chart(charts.embedding_scatter(frame, method), key="explorer_embeddings")

@@ -71,6 +71,9 @@ def show_status(status: LiveStatus, playing: bool) -> None:
     if status.last_frame_age is not None and status.last_frame_age > 3:
         st.warning(f"No video frames for {status.last_frame_age:.0f} s: the camera or the connection "
                    "may have stopped.")
+    if status.stale and status.state == "running":
+        st.warning(f"Recognition is {status.result_age:.0f} s behind the video (the machine is busy): boxes and "
+                   "names are hidden until it catches up.", icon=":material/hourglass_top:")
     with st.container(key="in_view_now"):
         if status.in_view:
             for person in status.in_view:
@@ -79,8 +82,10 @@ def show_status(status: LiveStatus, playing: bool) -> None:
             st.caption("Nobody in view.")
     c1, c2 = st.columns(2)
     c1.metric("Video", f"{status.display_fps:.1f} fps")
+    # The same two rates, computed the same way, as the line drawn on the video.
     c2.metric("Recognition", f"{status.analysis_fps:.1f} fps",
-              help="Frames analysed per second; the others reuse the latest boxes and names.")
+              help="Frames analysed per second: boxes and names move at this rate; the other frames reuse the "
+                   "latest ones (for at most 3 s).")
     if status.process_ms_p50 is not None:
         st.caption(f"Detection and naming take {status.process_ms_p50:.0f} ms a frame (median); "
                    f"{status.dropped} of {status.frames} frames were skipped rather than queued.")

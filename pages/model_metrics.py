@@ -44,15 +44,20 @@ def per_person_frame(report: dict) -> pd.DataFrame:
 
 
 def accuracy_by_train_images(per_person: pd.DataFrame) -> pd.DataFrame:
-    """Per group of people with the same number of training images: their test accuracy (correct
-    test images / test images, i.e. support-weighted recall) and how many people."""
+    """Per group of people with about as many training images (groups 1, 2, 3-4, 5-9, 10-19, ...:
+    a few people have hundreds of images, most a handful): their test accuracy (correct test
+    images / test images, i.e. support-weighted recall) and how many people, fewest images first."""
+    columns = ["group", "accuracy", "people", "test_images"]
     if per_person.empty:
-        return pd.DataFrame(columns=["train_images", "accuracy", "people", "test_images"])
-    frame = per_person.assign(correct=per_person["recall"] * per_person["support"])
-    grouped = frame.groupby("train_images").agg(correct=("correct", "sum"), test_images=("support", "sum"),
-                                                people=("person", "count")).reset_index()
+        return pd.DataFrame(columns=columns)
+    edges = charts.log_bins(int(per_person["train_images"].max()))
+    frame = per_person.assign(correct=per_person["recall"] * per_person["support"],
+                              bin=np.searchsorted(edges, per_person["train_images"].clip(lower=1).to_numpy(), side="right") - 1)
+    grouped = frame.groupby("bin").agg(correct=("correct", "sum"), test_images=("support", "sum"),
+                                       people=("person", "count")).reset_index().sort_values("bin")
+    grouped["group"] = [charts.bin_label(edges[b], edges[b + 1]) for b in grouped["bin"]]
     grouped["accuracy"] = grouped["correct"] / grouped["test_images"].clip(lower=1)
-    return grouped[["train_images", "accuracy", "people", "test_images"]]
+    return grouped[columns].reset_index(drop=True)
 
 
 def rates_at_threshold(roc: dict, threshold: float) -> tuple[float, float] | None:

@@ -9,8 +9,8 @@ Two layers, neither tied to a UI framework:
   but the :class:`~facerec_core.recognizer.Recognizer` it calls may be shared by many streams.
 - :class:`LiveProcessor` (:mod:`.live`) puts a FrameProcessor on a worker thread that always
   takes the newest frame (older ones are dropped, never queued). :meth:`LiveProcessor.handle`
-  returns at once: the incoming frame with the latest known boxes, names and an FPS counter
-  drawn on it. :meth:`LiveProcessor.snapshot` is the thread-safe hand-off to a UI ("who is in
+  returns at once: the incoming frame with the latest known boxes, names and the video and
+  recognition rates drawn on it; boxes from a frame more than ``stale_after_s`` old are not drawn. :meth:`LiveProcessor.snapshot` is the thread-safe hand-off to a UI ("who is in
   view").
 
 >>> live = LiveProcessor(recognizer, VideoConfig(min_face_size=60))   # doctest: +SKIP
@@ -21,8 +21,8 @@ Two layers, neither tied to a UI framework:
 Test scenes (LFW photos on a canvas, YUV4MPEG2 files for Chromium's fake camera) live in
 ``tests/support/scenes.py``.
 """
-from .live import InView, LiveProcessor, LiveStatus
+from .live import InView, LiveProcessor, LiveStatus, rates_text
 from .tracking import FrameProcessor, FrameResult, Track, VideoConfig, box_iou, detection_scale, match_boxes
 
 __all__ = ["FrameProcessor", "FrameResult", "InView", "LiveProcessor", "LiveStatus", "Track", "VideoConfig",
-           "box_iou", "detection_scale", "match_boxes"]
+           "box_iou", "detection_scale", "match_boxes", "rates_text"]

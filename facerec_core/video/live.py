@@ -42,7 +42,10 @@ class LiveStatus:
     """A consistent picture of a live stream, safe to read from any thread.
 
     ``state`` is ``idle`` (no frame yet), ``running``, ``stopped``, ``ended`` (the stream
-    ended) or ``error`` (``message`` says what went wrong).
+    ended) or ``error`` (``message`` says what went wrong). ``result_age`` is how far the video
+    frame the latest recognition result describes lags behind the newest frame, in seconds
+    (``None`` before the first); past the processor's ``stale_after_s``, ``in_view`` is empty and
+    the video shows no boxes.
     """
 
     state: str
@@ -56,6 +59,24 @@ class LiveStatus:
     dropped: int
     process_ms_p50: float | None
     last_frame_age: float | None = None
+    result_age: float | None = None
+    stale_after_s: float = 3.0
+
+    @property
+    def stale(self) -> bool:
+        """Whether the latest result is too old to show (recognition has fallen behind)."""
+        return self.result_age is not None and self.result_age > self.stale_after_s
+
+    @property
+    def rates_text(self) -> str:
+        """The rates as the video overlay writes them."""
+        return rates_text(self.display_fps, self.analysis_fps)
+
+
+def rates_text(display_fps: float, analysis_fps: float) -> str:
+    """``"video 30.0 fps | recognition 9.5 fps"``: the overlay's line, the same two rates the
+    panel shows (boxes move at the second)."""
+    return f"video {display_fps:.1f} fps | recognition {analysis_fps:.1f} fps"
 
 
 class _RateMeter:
@@ -92,6 +113,10 @@ class LiveProcessor:
         config: a :class:`VideoConfig`.
         idle_timeout_s: the worker thread exits after this long without a frame.
         recent_s: how long a named person stays in ``recently_seen``.
+        stale_after_s: boxes and names from a frame older than this (seconds) are not drawn
+            and not listed as in view: when recognition falls behind (a slow frame, a busy
+            machine, errors), old boxes would stay on screen where nobody is any more. 3 s: a
+            frame can take over a second on a busy 2-core machine, and names must still show.
         name: names the worker thread (for logs).
         torch_threads: intra-op threads torch may use on the worker thread (``None``: torch's
             default, one per core). One keeps a core free for video decoding and encoding, and
@@ -101,22 +126,24 @@ class LiveProcessor:
     """
 
     def __init__(self, recognizer: FacePipeline, config: VideoConfig | None = None, *, idle_timeout_s: float = 3.0,
-                 recent_s: float = 60.0, name: str = "facerec-live", torch_threads: int | None = 1,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 recent_s: float = 60.0, stale_after_s: float = 3.0, name: str = "facerec-live",
+                 torch_threads: int | None = 1, clock: Callable[[], float] = time.monotonic) -> None:
         self.processor = FrameProcessor(recognizer, config, clock=clock)
         self.torch_threads = torch_threads
         self.idle_timeout_s = idle_timeout_s
         self.recent_s = recent_s
+        self.stale_after_s = stale_after_s
         self.name = name
         self.clock = clock
         self._cond = threading.Condition()      # guards everything below
         self._process_lock = threading.Lock()   # guards self.processor's tracking state
         self._generation = 0
         self._needs_reset = False
-        self._pending: tuple[int, np.ndarray] | None = None
+        self._pending: tuple[int, np.ndarray, float] | None = None  # (index, frame, when it came)
         self._thread: threading.Thread | None = None       # the current generation's worker
         self._threads: list[threading.Thread] = []          # every worker not yet joined
         self._result: FrameResult | None = None
+        self._result_frame_at: float | None = None  # when the frame behind self._result came in
         self._first_seen: dict[tuple[int, str | None], float] = {}
         self._recent: dict[str, float] = {}
         self._frames = self._analysed = self._dropped = 0
@@ -150,15 +177,29 @@ class LiveProcessor:
             self._last_frame_at = now
             if self._pending is not None:
                 self._dropped += 1
-            self._pending = (self._frames, image)
+            self._pending = (self._frames, image, now)
             self._display.tick(now)
             if self._state in ("idle", "stopped", "ended"):
                 self._state, self._message = "running", None
             self._ensure_worker()
             self._cond.notify_all()
-            faces = [] if self._result is None else self._result.faces
-            fps = self._display.rate()
-        return annotate(image, faces, extra_text=f"{fps:4.1f} fps"), faces
+            faces = self._fresh_faces(now)
+            text = rates_text(*self._rates(now))
+            if self._result_frame_at is not None and not faces and self._result.faces:
+                text += f" | names paused: {now - self._result_frame_at:.0f} s behind"
+        return annotate(image, faces, extra_text=text), faces
+
+    def _fresh_faces(self, now: float) -> list[Face]:
+        """The latest result's faces, or none when the frame it describes came more than
+        ``stale_after_s`` before the frame at ``now`` (caller holds ``_cond``)."""
+        if self._result is None or self._result_frame_at is None or now - self._result_frame_at > self.stale_after_s:
+            return []
+        return self._result.faces
+
+    def _rates(self, now: float) -> tuple[float, float]:
+        """Video and recognition frames per second up to ``now``: one computation for the overlay
+        and the panel, so they agree (caller holds ``_cond``)."""
+        return self._display.rate(now), self._analysis.rate(now)
 
     def _ensure_worker(self) -> None:
         """Start this generation's worker if it is not running (caller holds ``_cond``)."""
@@ -169,7 +210,7 @@ class LiveProcessor:
 
     # -- the worker thread ------------------------------------------------------------------
 
-    def _next_frame(self, generation: int) -> tuple[int, np.ndarray] | None:
+    def _next_frame(self, generation: int) -> tuple[int, np.ndarray, float] | None:
         """The newest pending frame, or ``None`` when stopped or idle for too long."""
         with self._cond:
             deadline = self.clock() + self.idle_timeout_s
@@ -191,7 +232,7 @@ class LiveProcessor:
         log.debug("%s: worker %d started", self.name, generation)
         pin_threads(self.torch_threads)
         while (item := self._next_frame(generation)) is not None:
-            index, image = item
+            index, image, frame_at = item
             try:
                 with self._process_lock:
                     with self._cond:
@@ -208,22 +249,27 @@ class LiveProcessor:
             if result.timings["total"] > 2000:
                 log.warning("%s: frame %d took %.1f s (%s)", self.name, index, result.timings["total"] / 1000,
                             ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings.items()))
-            self._publish(result, generation)
+            self._publish(result, generation, frame_at)
         log.debug("%s: worker %d exited", self.name, generation)
 
-    def _publish(self, result: FrameResult, generation: int) -> None:
+    def _publish(self, result: FrameResult, generation: int, frame_at: float) -> None:
         now = self.clock()
         with self._cond:
             if generation != self._generation:
                 return
-            self._result = result
+            # A face that was out of view for longer than the stale limit (no fresh result had it)
+            # starts counting again: "in view" is time on screen, not time since first sighting.
+            if self._result_frame_at is None or frame_at - self._result_frame_at > self.stale_after_s:
+                self._first_seen = {}
+            self._result, self._result_frame_at = result, frame_at
             self._analysed += 1
             self._analysis.tick(now)
             if result.detected:
                 self._process_ms.append(result.timings["total"])
-            # keyed by name too: a track whose name changes (re-embedded) starts counting again
+            # Keyed by name too: a track whose name changes (re-embedded) starts counting again.
+            # Times are those of the video frames, so a late result does not stretch the count.
             keys = [(tid, face.identity) for tid, face in zip(result.track_ids, result.faces)]
-            self._first_seen = {key: self._first_seen.get(key, now) for key in keys}
+            self._first_seen = {key: self._first_seen.get(key, frame_at) for key in keys}
             for face in result.faces:
                 if face.is_known:
                     self._recent[face.identity] = now
@@ -241,24 +287,28 @@ class LiveProcessor:
         """Who is in view, rates and state: a copy, consistent, safe from any thread."""
         now = self.clock()
         with self._cond:
-            result = self._result
+            result, frame_at = self._result, self._result_frame_at
             in_view = []
-            if result is not None and self._state == "running":
+            # Staleness is measured against the newest video frame, not the clock: when the video
+            # itself stops, the frozen picture and its names still agree.
+            latest_frame = now if self._last_frame_at is None else self._last_frame_at
+            if result is not None and self._state == "running" and self._fresh_faces(latest_frame):
                 for tid, face in zip(result.track_ids, result.faces):
                     name = face.identity if face.identity is not None else "face"
-                    since = self._first_seen.get((tid, face.identity), now)
-                    in_view.append(InView(tid, name, face.confidence, now - since, face.is_known))
+                    since = self._first_seen.get((tid, face.identity), frame_at)
+                    in_view.append(InView(tid, name, face.confidence, frame_at - since, face.is_known))
             self._recent = {n: t for n, t in self._recent.items() if now - t <= self.recent_s}
             times = sorted(self._process_ms)
             running = self._state == "running"
+            display_fps, analysis_fps = self._rates(now) if running else (0.0, 0.0)
             return LiveStatus(
                 state=self._state, message=self._message, in_view=in_view,
                 recently_seen={n: now - t for n, t in sorted(self._recent.items(), key=lambda kv: -kv[1])},
-                display_fps=self._display.rate(now) if running else 0.0,
-                analysis_fps=self._analysis.rate(now) if running else 0.0,
+                display_fps=display_fps, analysis_fps=analysis_fps,
                 frames=self._frames, analysed=self._analysed, dropped=self._dropped,
                 process_ms_p50=times[len(times) // 2] if times else None,
-                last_frame_age=None if self._last_frame_at is None else now - self._last_frame_at)
+                last_frame_age=None if self._last_frame_at is None else now - self._last_frame_at,
+                result_age=None if frame_at is None else latest_frame - frame_at, stale_after_s=self.stale_after_s)
 
     @property
     def running(self) -> bool:
@@ -285,7 +335,7 @@ class LiveProcessor:
             self._thread = None
             self._pending = None
             self._needs_reset = True
-            self._result = None
+            self._result = self._result_frame_at = None
             self._first_seen = {}
             if state is not None:
                 self._state, self._message = state, message
