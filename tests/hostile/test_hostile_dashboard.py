@@ -275,7 +275,7 @@ def test_recognize_shows_a_hostile_name_and_file_name_as_text(hostile_gallery_en
     assert BAIT_NAME in table["best matches"].iloc[0]
     everything = assert_plain_everywhere(at, BAIT_NAME, BAIT_FILE, "![c](http://127.0.0.1:9/c).jpg", "`$x$`.png")
     assert f"#### {BAIT_FILE}" in everything  # the heading shows the file name
-    assert f"1 face: **{BAIT_NAME}** (" in everything  # the summary, the name in bold
+    assert f"1 face: 1 **{BAIT_NAME}** (" in everything  # the summary: the face's number, the name in bold
     assert "![c](http://127.0.0.1:9/c).jpg** could not be read" in everything
     assert "No face found in **`$x$`.png**" in everything
     # the name drawn on the annotated picture and the file names offered for download are as given
