@@ -38,11 +38,11 @@ BUSY = ('[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidget
         '[data-stale="true"]')
 
 
-def _settle(page) -> None:
-    """Wait until the current script run is over."""
+def _settle(page, after_ms: int = 300) -> None:
+    """Wait until the current script run is over, then ``after_ms`` more for the page to draw."""
     page.wait_for_timeout(500)
     page.wait_for_function(f"() => !document.querySelector({BUSY!r})", timeout=SLOW_MS)
-    page.wait_for_timeout(300)
+    page.wait_for_timeout(after_ms)
 
 
 def _visit(page, url: str, marker: str, shots: Path, name: str) -> None:

@@ -4,25 +4,39 @@ script, keeps it); enrollment shows the face found and the look-alike warning be
 Screenshots go to the test's tmp_path, or to $FACEREC_SHOTS_DIR when set."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 import pytest
 
 from facerec_core.gallery import GalleryStore, enroll, gallery_path
-from tests.app.conftest import SLOW_MS, apply_env, chromium_page, settings_env, streamlit_server
+from tests.app import test_browser
+from tests.app.conftest import apply_env, chromium_page, settings_env, streamlit_server
 from tests.conftest import lfw_photo
 
 pytestmark = pytest.mark.browser
 
-BUSY = ('[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"], '
-        '[data-stale="true"]')
-
-
 def _settle(page) -> None:
-    page.wait_for_timeout(500)
-    page.wait_for_function(f"() => !document.querySelector({BUSY!r})", timeout=SLOW_MS)
-    page.wait_for_timeout(500)
+    test_browser._settle(page, after_ms=500)  # the gallery's panels redraw after the run ends
+
+
+@contextlib.contextmanager
+def _gallery_page(tmp_path, height: int):
+    """Chromium on the Gallery page of a server started with the current environment, settled."""
+    with streamlit_server(dict(os.environ), tmp_path / "streamlit.log") as app, \
+            chromium_page([], {"width": 1300, "height": height}) as page:
+        page.goto(f"{app}/gallery")
+        page.get_by_text("Export / import").first.wait_for(state="visible")
+        _settle(page)
+        _no_exception(page)
+        yield page
+
+
+def _shots_dir(tmp_path) -> Path:
+    shots = Path(os.environ.get("FACEREC_SHOTS_DIR") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    return shots
 
 
 def _no_exception(page) -> None:
@@ -39,19 +53,13 @@ def _is_open(page, name: str) -> bool:
 
 
 def test_gallery_editing_in_chromium(trained, recognizer, lfw_dir, tmp_path, monkeypatch):
-    shots = Path(os.environ.get("FACEREC_SHOTS_DIR") or tmp_path)
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = _shots_dir(tmp_path)
     settings = trained[0].replace(data_dir=tmp_path / "data")
     store = GalleryStore(gallery_path(settings))
     enroll(store, recognizer, "Jacques Chirac", [lfw_photo(lfw_dir, "Jacques_Chirac", i) for i in (1, 2, 3)])
     enroll(store, recognizer, "Jean Chretien", [lfw_photo(lfw_dir, "Jean_Chretien", i) for i in (1, 2)])
     apply_env(monkeypatch, settings_env(settings))
-    with streamlit_server(dict(os.environ), tmp_path / "streamlit.log") as app, \
-            chromium_page([], {"width": 1300, "height": 2400}) as page:
-        page.goto(f"{app}/gallery")
-        page.get_by_text("Export / import").first.wait_for(state="visible")
-        _settle(page)
-        _no_exception(page)
+    with _gallery_page(tmp_path, 2400) as page:
         assert not _is_open(page, "Jacques Chirac")
         _panel(page, "Jacques Chirac").locator("summary").click()
         _settle(page)
@@ -104,15 +112,9 @@ def test_gallery_editing_in_chromium(trained, recognizer, lfw_dir, tmp_path, mon
 
 
 def test_empty_gallery_in_chromium_disables_export_and_import(trained, tmp_path, monkeypatch):
-    shots = Path(os.environ.get("FACEREC_SHOTS_DIR") or tmp_path)
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = _shots_dir(tmp_path)
     apply_env(monkeypatch, settings_env(trained[0].replace(data_dir=tmp_path / "data")))
-    with streamlit_server(dict(os.environ), tmp_path / "streamlit.log") as app, \
-            chromium_page([], {"width": 1300, "height": 1800}) as page:
-        page.goto(f"{app}/gallery")
-        page.get_by_text("Export / import").first.wait_for(state="visible")
-        _settle(page)
-        _no_exception(page)
+    with _gallery_page(tmp_path, 1800) as page:
         assert page.get_by_role("button", name="Export gallery (JSON)").is_disabled()
         assert page.get_by_role("button", name="Import").is_disabled()
         assert page.get_by_text("Nothing to export: nobody is enrolled yet.").first.is_visible()
