@@ -56,9 +56,9 @@ def _needs_int8_instructions(precision: str) -> None:
     """int8 is measured and chosen only on CPUs with int8 dot-product instructions: without them
     oneDNN takes another, less exact path (seen on a machine without VNNI: the pinned pair moved by
     more than 0.01), which ``auto`` never picks there."""
-    from facerec_core.settings import _cpu_flags
+    from facerec_core.settings import resolve_precision
 
-    if precision == "int8" and not _cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"}:
+    if precision == "int8" and resolve_precision("auto", "cpu") != "int8":
         pytest.skip("this CPU has no VNNI/AMX: int8 is not used here")
 
 
