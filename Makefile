@@ -10,8 +10,10 @@ PORT ?= 8501
 
 .PHONY: run test setup install models bench bench-speed clean-cache
 
+# The launcher is `streamlit run streamlit_app.py` plus security headers and a websocket that
+# refuses a missing Origin (dashboard/server.py); it takes the same options.
 run: setup
-	$(PY) -m streamlit run streamlit_app.py --server.address 127.0.0.1 --server.port $(PORT) \
+	$(PY) -m dashboard.server --server.address 127.0.0.1 --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false
 
 test: setup

@@ -122,7 +122,7 @@ def streamlit_server(env: dict[str, str], log_file: Path, app: Path = PROJECT_RO
     Afterwards the server log must hold no traceback."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "streamlit", "run", str(app),
+    command = [sys.executable, "-m", "dashboard.server", str(app),
                "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
                "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     with open(log_file, "w") as out:
