@@ -107,7 +107,7 @@ def content_security_policy(script_hashes: Sequence[str] = ()) -> str:
 
 # Camera for this origin (Live Webcam; streamlit-webrtc runs in a same-origin iframe), nothing else.
 PERMISSIONS_POLICY = ("camera=(self), microphone=(), geolocation=(), payment=(), usb=(), serial=(), "
-                      "bluetooth=(), display-capture=()")
+                      "display-capture=()")
 
 
 def security_headers(script_hashes: Sequence[str] = ()) -> dict[str, str]:
