@@ -90,7 +90,7 @@ def rtc_configuration(environ: dict[str, str] | None = None, secret: Any = None)
     try:
         return {"iceServers": parse_ice_servers(value, source)}, None
     except IceConfigError as exc:
-        log.warning("ignoring ICE servers: %s", exc)
+        log.warning("ignoring the ICE servers of %s: not a valid list (the Live Webcam page says why)", source)
         return {"iceServers": []}, f"{exc}. Using no ICE servers (local network only)."
 
 

@@ -142,7 +142,7 @@ def embed_files(paths: Sequence[str], detector, backbone, assume_center_face: bo
         try:
             images.append(load_image(p, max_pixels=max_pixels))
         except ImageError as exc:
-            log.warning("%s", exc)
+            log.warning("an image cannot be read (%s); it is left out", type(exc).__name__)
             images.append(None)
     detected = iter(detector.detect_batch([im for im in images if im is not None]))
     items, meta = [], []

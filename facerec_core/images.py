@@ -220,7 +220,7 @@ def _frame_count(img: Image.Image, label: str) -> int:
             return 1
         current = img.tell()
     except Exception as exc:
-        log.info("%s: cannot count its frames (%s)", label, exc)
+        log.info("an image's frames cannot be counted (%s)", type(exc).__name__)
         return 1
     count = 1
     try:
@@ -230,7 +230,7 @@ def _frame_count(img: Image.Image, label: str) -> int:
     except EOFError:
         pass
     except Exception as exc:  # a broken later frame: the first is still an image
-        log.info("%s: cannot count its frames (%s)", label, exc)
+        log.info("an image's later frames cannot be counted (%s)", type(exc).__name__)
     img.seek(current)
     return count
 

@@ -262,7 +262,7 @@ def check_photos(store: GalleryStore, pipeline: FacePipeline, name: str,
         label, src = item if isinstance(item, tuple) else (None, item)
         check = check_photo(pipeline, src, name=label, policy=policy, max_pixels=max_pixels)
         if check.sample is None:
-            log.info("enrollment check of %s: refused %s", name, check.reason)
+            log.info("enrollment check: photo %d refused (%d faces found)", len(photos) + 1, check.face_count)
         photos.append(check)
     known = getattr(pipeline, "sources", ()) if known is None else known
     thresholds = getattr(pipeline, "thresholds", None) if thresholds is None else thresholds
@@ -286,7 +286,8 @@ def store_plan(store: GalleryStore, plan: EnrollmentPlan, *,
     outcomes = [next(stored_iter) if p.sample is not None else SampleOutcome(p.source, "refused", p.reason)
                 for p in plan.photos]
     report = EnrollmentReport(person.name if person else plan.name, person, outcomes)
-    log.info("enrollment: %s", report.summary())
+    log.info("enrollment: person %s: %d added, %d duplicates skipped, %d refused",
+             person.id if person else "(none)", report.added, report.duplicates, report.refused)
     return report
 
 

@@ -123,8 +123,8 @@ def compare_with_known(X: np.ndarray, sources: Sequence[IdentitySource], thresho
         found.append(Resemblance(alikes, own_score, threshold))
     flagged = sum(bool(r.look_alikes) for r in found)
     if flagged or any(r.unlike for r in found):
-        log.info("look-alike check for %s: %d of %d faces resemble someone else, %d do not reach the person",
-                 name, flagged, len(X), sum(r.unlike for r in found))
+        log.info("look-alike check: %d of %d faces resemble someone else, %d do not reach the person",
+                 flagged, len(X), sum(r.unlike for r in found))
     return found
 
 

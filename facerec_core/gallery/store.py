@@ -253,7 +253,7 @@ class GalleryStore:
         with self._write() as conn:
             person = self._require(conn, key)
             conn.execute("DELETE FROM people WHERE id = ?", (person.id,))  # samples cascade
-        log.info("gallery: forgot %s (%d samples)", person.name, person.samples)
+        log.info("gallery: forgot person %d (%d samples)", person.id, person.samples)
         return person.samples
 
     def _require(self, conn: sqlite3.Connection, key: str | int) -> Person:
