@@ -249,8 +249,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     until the server stops)."""
     from streamlit.web import cli
 
+    from streamlit.web.server.app_discovery import discover_asgi_app
+
     _configure_logging()
     app, options = split_arguments(sys.argv[1:] if argv is None else argv)
+    if app.is_file() and discover_asgi_app(app.resolve()).is_asgi_app:
+        # Streamlit serves an ASGI app (st.App, FastAPI) without the factory install() wraps.
+        raise SystemExit(f"{app} is an ASGI app: dashboard.server only hardens a plain Streamlit script")
     install()
     cli.main(["run", str(app), *options], prog_name="streamlit")
 

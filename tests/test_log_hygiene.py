@@ -61,11 +61,11 @@ class HandMadePipeline:
 
     backbone = _Named()
 
-    def read_image(self, source, *, name=None, max_pixels=None) -> np.ndarray:
+    def read_image(self, source: object, *, name: str | None = None, max_pixels: int | None = None) -> np.ndarray:
         return load_image(source, name=name) if max_pixels is None else load_image(source, name=name,
                                                                                    max_pixels=max_pixels)
 
-    def detect(self, image: np.ndarray, *, min_face_size=None) -> list[Face]:
+    def detect(self, image: np.ndarray, *, min_face_size: int | None = None) -> list[Face]:
         h, w = image.shape[:2]
         return [Face(box=(0.0, 0.0, float(w), float(h)), det_score=0.999)] if image.mean() > 100 else []
 
@@ -74,7 +74,7 @@ class HandMadePipeline:
             face.embedding = _unit(hashlib.sha256(image.tobytes()).hexdigest())
         return faces
 
-    def detect_batch(self, images):
+    def detect_batch(self, images: list[np.ndarray]) -> list[list[Face]]:
         return [self.detect(image) for image in images]
 
 

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from dashboard.server import origin_allowed
 from facerec_core.settings import Settings
 from tests.app.conftest import (PROJECT_ROOT, SLOW_MS, _wait_healthy, chromium_page, free_port, settings_env,
                                 streamlit_server)
@@ -147,6 +148,19 @@ def test_websocket_refuses_missing_and_foreign_origin(dashboard):
     assert _upgrade(url, url)[0] == 101                                       # the page's own origin
     log = log_file.read_text()
     assert f"origin=None, host={host}" in log and "origin=http://evil.example" in log
+
+
+def test_origin_rule():
+    """The rule the handshakes above go through, including server.corsAllowedOrigins."""
+    host = "127.0.0.1:8501"
+    assert origin_allowed("http://127.0.0.1:8501", host) and origin_allowed("https://127.0.0.1:8501", host)
+    for origin in (None, "", "null", "http://127.0.0.1:8502", "http://localhost:8501", "ws://127.0.0.1:8501",
+                   "http://127.0.0.1:8501.evil.example"):
+        assert not origin_allowed(origin, host), origin
+    allowed = ["https://faces.example.org/"]
+    assert origin_allowed("https://faces.example.org", host, allowed)
+    assert not origin_allowed("http://faces.example.org", host, allowed)
+    assert not origin_allowed("https://faces.example.org.evil.example", host, allowed)
 
 
 def test_upload_without_xsrf_token_is_refused(dashboard):
