@@ -231,3 +231,10 @@ def test_a_role_change_applies_at_once(access, admin):
     access.accounts.remove(admin, "Olive")
     with pytest.raises(SignInError):
         access.accounts.sign_in("Olive", "olive's long password")
+
+
+def test_a_typed_name_is_recorded_as_plain_text(access, admin):
+    with pytest.raises(SignInError):
+        access.accounts.sign_in("Ada\x1b[31m\u202e", "not the password")
+    (event,) = access.audit.events(action="sign_in")
+    assert (event.target, event.actor, event.outcome) == ("Ada[31m", "anonymous", "failed")
