@@ -44,3 +44,27 @@ class PersonNotFoundError(GalleryError, KeyError):
 
 class EnrollmentError(FacerecError):
     """A photo was refused for enrollment; the message says why (no face, two faces, too small…)."""
+
+
+class AccessError(FacerecError):
+    """Access control refused something: a role too low, a failed sign-in, an ended session, a bad
+    account change. Every message says what was refused and what to do instead."""
+
+
+class NotAllowedError(AccessError, PermissionError):
+    """The signed-in principal's role does not allow the action ("<what> needs the <role> role;
+    <name> is <role>"). Raised by the one shared guard, :func:`facerec_core.access.guard.require`."""
+
+
+class SignInError(AccessError):
+    """A sign-in was refused: a wrong name or password (one message for both, so that names cannot
+    be probed), a locked account, or an attempt made before the growing delay passed."""
+
+
+class SessionExpiredError(AccessError):
+    """A session token is unknown, ended by a sign-out, or idle longer than the session setting."""
+
+
+class AccountError(AccessError, ValueError):
+    """An account change was refused: a bad name, a weak password, an unknown or duplicate account,
+    removing or demoting the last administrator, or a first administrator when one exists."""

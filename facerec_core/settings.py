@@ -94,6 +94,15 @@ class Settings:
     """Local state dict for ``facenet-vggface2`` (FACEREC_FACENET_VGGFACE2_WEIGHTS)."""
     facenet_casia_weights: Path | None = None
     """Local state dict for ``facenet-casia`` (FACEREC_FACENET_CASIA_WEIGHTS)."""
+    session_minutes: float = 60.0
+    """A dashboard session ends after this many minutes without a request (sliding: every
+    request restarts the clock); a sign-out ends it at once (FACEREC_SESSION_MINUTES)."""
+    max_failed_sign_ins: int = 5
+    """Consecutive failed sign-ins on one name that lock it (FACEREC_MAX_FAILED_SIGN_INS); the
+    failures before that already make each next attempt wait longer (1, 2, 4, 8 s…)."""
+    lockout_minutes: float = 15.0
+    """How long a locked name refuses every sign-in, the right password too; an administrator's
+    ``user unlock NAME`` ends it sooner (FACEREC_LOCKOUT_MINUTES)."""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -118,6 +127,9 @@ class Settings:
             workers=_env_int("FACEREC_WORKERS", d.workers),
             facenet_vggface2_weights=_env_path("FACEREC_FACENET_VGGFACE2_WEIGHTS", None),
             facenet_casia_weights=_env_path("FACEREC_FACENET_CASIA_WEIGHTS", None),
+            session_minutes=_env_float("FACEREC_SESSION_MINUTES", d.session_minutes),
+            max_failed_sign_ins=_env_int("FACEREC_MAX_FAILED_SIGN_INS", d.max_failed_sign_ins),
+            lockout_minutes=_env_float("FACEREC_LOCKOUT_MINUTES", d.lockout_minutes),
         )
 
     def replace(self, **changes) -> "Settings":
