@@ -95,6 +95,13 @@ class Settings:
     facenet_casia_weights: Path | None = None
     """Local state dict for ``facenet-casia`` (FACEREC_FACENET_CASIA_WEIGHTS)."""
 
+    # -- biometric data at rest (issue #16) --
+    gallery_key_file: Path | None = None
+    """Key file that encrypts the gallery's embeddings and thumbnails at rest with AES-256-GCM,
+    kept outside the database; unset: no encryption (FACEREC_GALLERY_KEY_FILE). A missing file is
+    created (0600, back it up) for a gallery with nothing encrypted yet; see
+    :mod:`facerec_core.gallery.crypto`."""
+
     @classmethod
     def from_env(cls) -> "Settings":
         d = cls()
@@ -118,6 +125,8 @@ class Settings:
             workers=_env_int("FACEREC_WORKERS", d.workers),
             facenet_vggface2_weights=_env_path("FACEREC_FACENET_VGGFACE2_WEIGHTS", None),
             facenet_casia_weights=_env_path("FACEREC_FACENET_CASIA_WEIGHTS", None),
+            # -- biometric data at rest (issue #16) --
+            gallery_key_file=_env_path("FACEREC_GALLERY_KEY_FILE", None),
         )
 
     def replace(self, **changes) -> "Settings":
