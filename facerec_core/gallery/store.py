@@ -431,7 +431,8 @@ class GalleryStore:
             new = [i for i in sample_ids if i not in self._reported]
             self._reported.update(new)
         if new:
-            log.warning("gallery %s: %d %s samples skipped by search (not decryptable, or not %d finite values of unit length): "
+            log.warning("gallery %s: %d %s samples skipped by search (not decryptable, or not %d finite values of "
+                        "unit length): "
                         "%s; GalleryStore.check() lists them, delete them on the Gallery page", self.path,
                         len(new), backbone, backbone_dimension(backbone), listing(new))
 
