@@ -222,7 +222,7 @@ def load_artifacts(directory: Path, backbone: str | None = None) -> tuple[Any, d
     that the model was trained with ``backbone``. Anything missing, edited, truncated or not what
     training writes raises :class:`ArtifactError` saying so and how to fix it. A pickle in the
     folder (a model of format 1 or 2) is refused without being read."""
-    directory = deployed_dir(directory)
+    root, directory = Path(directory), deployed_dir(directory)
     pickles = pickles_in(directory)
     if pickles:
         raise ArtifactError(f"{directory} holds {', '.join(pickles)}, a model saved in the old pickle-based format, "
@@ -251,8 +251,9 @@ def load_artifacts(directory: Path, backbone: str | None = None) -> tuple[Any, d
         raise ArtifactError(f"{directory / REPORT_FILE} cannot be read ({exc}); retrain") from None
     if not isinstance(report, dict):
         raise ArtifactError(f"{directory / REPORT_FILE} holds {type(report).__name__}, not a training report; retrain")
-    for path in (directory, *(directory / name for name in (*manifest["files"], MANIFEST))):
-        tighten(path, strict=False)  # a folder copied in with 0755/0644 is made owner-only
+    for path in (root, root / VERSIONS, root / POINTER, directory,
+                 *(directory / name for name in (*manifest["files"], MANIFEST))):
+        tighten(path, strict=False)  # folders and files copied in with 0755/0644 are made owner-only
     return identifier, manifest, report
 
 

@@ -81,6 +81,7 @@ def deployed_version(artifacts_dir: Path) -> str | None:
 
 
 def _write_pointer(artifacts_dir: Path, version: str, previous: str | None) -> None:
+    private_dir(artifacts_dir)
     fd, tmp = tempfile.mkstemp(prefix=".deployed-", dir=artifacts_dir)  # 0600
     try:
         with os.fdopen(fd, "w") as out:

@@ -147,3 +147,21 @@ def test_a_training_process_keeps_its_files_private(trained, tmp_path, umask):
     finally:
         job.kill()
         job.cleanup()
+
+
+def test_deploying_and_loading_tighten_an_artifacts_folder_left_wide(trained, tmp_path):
+    """An artifacts folder copied in (or written by an older version) with 0755/0644."""
+    from facerec_core.artifacts import load_artifacts
+    from facerec_core.versions import deployed_version, use_version
+
+    settings, _ = trained
+    artifacts = tmp_path / "artifacts"
+    shutil.copytree(settings.artifacts_dir, artifacts)
+    for p in [artifacts, *artifacts.rglob("*")]:
+        os.chmod(p, 0o755 if p.is_dir() else 0o644)
+    load_artifacts(artifacts)
+    assert_private_tree(artifacts)
+    for p in [artifacts, *artifacts.rglob("*")]:
+        os.chmod(p, 0o755 if p.is_dir() else 0o644)
+    use_version(artifacts, deployed_version(artifacts))
+    assert mode(artifacts) == 0o700 and mode(artifacts / "deployed.json") == 0o600
