@@ -150,11 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'':12} {'matrix load p50':>16} {'first search p50':>17} {'warm search p50':>16} {'warm p95':>9}")
     for g in out["gallery"]:
         print(f"{'encrypted' if g['encrypted'] else 'plain':12} {g['matrix_load']['p50_ms']:16.2f} "
-              f"{g['first_search']['p50_ms']:17.2f} {g['warm_search']['p50_ms']:16.3f} {g['warm_search']['p95_ms']:9.3f}")
+              f"{g['first_search']['p50_ms']:17.2f} {g['warm_search']['p50_ms']:16.3f} "
+              f"{g['warm_search']['p95_ms']:9.3f}")
     for kind in ("nn", "svm"):
         m = out[kind]
         print(f"model load, {kind} ({m['images']} embeddings, {m['people']} people): format 3 "
-              f"{m['format3']['p50_ms']:.1f} ms ({m['format3_bytes']:,} bytes) vs joblib {m['joblib']['p50_ms']:.1f} ms "
+              f"{m['format3']['p50_ms']:.1f} ms ({m['format3_bytes']:,} bytes) "
+              f"vs joblib {m['joblib']['p50_ms']:.1f} ms "
               f"({m['joblib_bytes']:,} bytes)")
     return 0
 

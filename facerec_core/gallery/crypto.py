@@ -166,6 +166,9 @@ def open_sealing(conn: sqlite3.Connection, path: Path, key_file: str | os.PathLi
         raise GalleryError(f"the key in {key.path} is not the key the gallery {path} was encrypted with: set "
                            f"{SETTING} to the original key file (a new key cannot read its samples)")
     sealing = Sealing(key)
+    plain = conn.execute("SELECT COUNT(*) FROM samples WHERE embedding_seal IS NULL").fetchone()[0]
+    if check is not None and not plain:
+        return sealing  # the usual open: nothing to write
     with write() as wconn:
         if check is None:
             data, seal = key.seal(_KEY_CHECK, _KEY_CHECK_AAD)

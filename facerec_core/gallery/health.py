@@ -24,7 +24,8 @@ SHOWN = 10
 
 # A thumbnail that does not start like a JPEG or a PNG (the quick check reads no further).
 _NOT_AN_IMAGE_SQL = ("SELECT s.id, p.name FROM samples s JOIN people p ON p.id = s.person_id "
-                     "WHERE s.thumbnail IS NOT NULL AND s.thumbnail_seal IS NULL AND (typeof(s.thumbnail) != 'blob' OR length(s.thumbnail) > ? "
+                     "WHERE s.thumbnail IS NOT NULL AND s.thumbnail_seal IS NULL "
+                     "AND (typeof(s.thumbnail) != 'blob' OR length(s.thumbnail) > ? "
                      "OR NOT (substr(s.thumbnail, 1, 3) = x'FFD8FF' "
                      "OR substr(s.thumbnail, 1, 8) = x'89504E470D0A1A0A'))")
 
@@ -87,8 +88,8 @@ def _thumbnail_problems(conn: sqlite3.Connection, quick: bool, open_blob: OpenBl
     if quick:  # encrypted thumbnails are checked by the full check only
         bad = conn.execute(_NOT_AN_IMAGE_SQL, (MAX_THUMBNAIL_BYTES,)).fetchall()
     else:
-        cursor = conn.execute("SELECT s.id, p.name, s.person_id, s.backbone, s.thumbnail, s.thumbnail_seal FROM samples s "
-                              "JOIN people p ON p.id = s.person_id WHERE s.thumbnail IS NOT NULL")
+        cursor = conn.execute("SELECT s.id, p.name, s.person_id, s.backbone, s.thumbnail, s.thumbnail_seal "
+                              "FROM samples s JOIN people p ON p.id = s.person_id WHERE s.thumbnail IS NOT NULL")
         bad = []
         while batch := cursor.fetchmany(CHUNK):
             for sid, name, pid, backbone, stored, seal in batch:

@@ -344,7 +344,8 @@ class GalleryStore:
             if sample.backbone not in own:
                 rows = conn.execute("SELECT id, person_id, backbone, embedding, embedding_seal FROM samples "
                                     "WHERE person_id = ? AND backbone = ?", (pid, sample.backbone)).fetchall()
-                own[sample.backbone] = [np.frombuffer(b, dtype="<f4") for b in (self._open(r, "embedding") for r in rows)
+                opened = (self._open(r, "embedding") for r in rows)
+                own[sample.backbone] = [np.frombuffer(b, dtype="<f4") for b in opened
                                         if b is not None and len(b) == len(blob)]
             outcome = self._duplicate(conn, pid, sample, own[sample.backbone], duplicate_cosine)
             if outcome is None:

@@ -73,7 +73,8 @@ def test_the_rebuilt_identifier_answers_exactly_as_the_saved_one(tmp_path, kind)
     assert np.array_equal(loaded.class_similarities(probes), identifier.class_similarities(probes))
     assert np.array_equal(loaded.decision_function(probes), identifier.decision_function(probes))
     assert np.array_equal(loaded.predict_proba(probes), identifier.predict_proba(probes))
-    assert np.array_equal(loaded.encoder_.transform(identifier.classes_), identifier.encoder_.transform(identifier.classes_))
+    names = identifier.classes_
+    assert np.array_equal(loaded.encoder_.transform(names), identifier.encoder_.transform(names))
     assert not list((tmp_path / "a").glob("*.joblib"))
 
 
