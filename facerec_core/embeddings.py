@@ -3,6 +3,8 @@
 The cache is keyed by the backbone's :attr:`cache_key`, the detector settings and the SHA-1 of
 each image's bytes, so renamed or moved files are still hits and edited files are misses.
 An image in which no face is found is recorded as such (``detected=False``), never dropped.
+The cache holds an embedding of every face it has seen (biometric data): its folder is 0700 and
+its files 0600 (:mod:`facerec_core.secure_files`), and it is read with ``allow_pickle=False``.
 """
 from __future__ import annotations
 
@@ -10,7 +12,6 @@ import dataclasses
 import hashlib
 import logging
 import multiprocessing as mp
-import os
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from .errors import ImageError
 from .faces import Face
+from .secure_files import private_dir, private_writer, tighten
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,12 +71,15 @@ def file_digest(path: str | Path) -> str:
 
 
 class EmbeddingCache:
-    """A dict of image digest → record, stored as one ``.npz`` per backbone and detector setting."""
+    """A dict of image digest → record, stored as one ``.npz`` per backbone and detector setting
+    (plain arrays only: digests, embeddings, statuses, face counts, scores, boxes; no pickle)."""
 
     def __init__(self, cache_dir: Path, key: str) -> None:
         self.path = Path(cache_dir) / f"{key}.npz"
         self.records: dict[str, tuple] = {}
         if self.path.exists():
+            tighten(self.path.parent, strict=False)  # a cache from before 0700/0600
+            tighten(self.path, strict=False)
             try:
                 with np.load(self.path, allow_pickle=False) as z:
                     for row in zip(z["keys"], z["emb"], z["status"], z["n_faces"], z["score"], z["box"]):
@@ -91,14 +96,13 @@ class EmbeddingCache:
     def save(self) -> None:
         if not self.records:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         keys = list(self.records)
         cols = list(zip(*(self.records[k] for k in keys)))
-        tmp = self.path.with_name(self.path.stem + f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, keys=np.array(keys), emb=np.stack(cols[0]).astype(np.float32),
-                 status=np.array(cols[1]), n_faces=np.array(cols[2], dtype=np.int32),
-                 score=np.array(cols[3], dtype=np.float32), box=np.stack(cols[4]).astype(np.float32))
-        tmp.replace(self.path)  # atomic: readers never see half a file
+        with private_writer(self.path) as out:  # 0600, atomic: readers never see half a file
+            np.savez(out, keys=np.array(keys, dtype=str), emb=np.stack(cols[0]).astype(np.float32),
+                     status=np.array(cols[1], dtype=str), n_faces=np.array(cols[2], dtype=np.int32),
+                     score=np.array(cols[3], dtype=np.float32), box=np.stack(cols[4]).astype(np.float32))
 
 
 def _cache_key(backbone_key: str, settings: Settings, assume_center_face: bool) -> str:

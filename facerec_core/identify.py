@@ -1,7 +1,7 @@
 """Where models trained before the move to :mod:`facerec_core.identity` find their classes.
 
-Artifacts store the identifier with joblib, which records each class's module: models saved
-with this path must keep loading (artifact format 2 is unchanged).
+Kept for code that imports the identifiers from here. (Artifact formats 1 and 2 pickled the
+identifier under this module path; format 3 stores arrays and JSON and refuses those pickles.)
 """
 from .identity.identifiers import NearestNeighborIdentifier, SVMIdentifier
 

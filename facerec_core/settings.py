@@ -104,6 +104,13 @@ class Settings:
     """How long a locked name refuses every sign-in, the right password too; an administrator's
     ``user unlock NAME`` ends it sooner (FACEREC_LOCKOUT_MINUTES)."""
 
+    # -- biometric data at rest (issue #16) --
+    gallery_key_file: Path | None = None
+    """Key file that encrypts the gallery's embeddings and thumbnails at rest with AES-256-GCM,
+    kept outside the database; unset: no encryption (FACEREC_GALLERY_KEY_FILE). A missing file is
+    created (0600, back it up) for a gallery with nothing encrypted yet; see
+    :mod:`facerec_core.gallery.crypto`."""
+
     @classmethod
     def from_env(cls) -> "Settings":
         d = cls()
@@ -130,6 +137,8 @@ class Settings:
             session_minutes=_env_float("FACEREC_SESSION_MINUTES", d.session_minutes),
             max_failed_sign_ins=_env_int("FACEREC_MAX_FAILED_SIGN_INS", d.max_failed_sign_ins),
             lockout_minutes=_env_float("FACEREC_LOCKOUT_MINUTES", d.lockout_minutes),
+            # -- biometric data at rest (issue #16) --
+            gallery_key_file=_env_path("FACEREC_GALLERY_KEY_FILE", None),
         )
 
     def replace(self, **changes) -> "Settings":

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .secure_files import create_private_file, open_private_append, write_private
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ class TrainingProcess:
             raise ValueError(f"unknown training kind {kind!r}: {', '.join(KINDS)}")
         self.settings = settings.replace(threads=threads, workers=threads)
         self.config, self.kind, self.threads, self.nice, self.grace = config, kind, threads, nice, grace
-        self.workdir = Path(tempfile.mkdtemp(prefix="facerec-training-"))  # 0700
+        self.workdir = Path(tempfile.mkdtemp(prefix="facerec-training-"))  # 0700; its files 0600
         self.progress_file = self.workdir / "progress.jsonl"
         self.stop_file = self.workdir / "stop"
         self.log_file = self.workdir / "worker.log"
@@ -97,7 +98,7 @@ class TrainingProcess:
         root = versions_root(self.settings.artifacts_dir)
         self._versions_before = {p.name for p in root.iterdir()} if root.is_dir() else set()
         request = self.workdir / "request.json"
-        request.write_text(json.dumps({
+        write_private(request, json.dumps({
             "kind": self.kind, "settings": settings_to_json(self.settings),
             "config": dataclasses.asdict(self.config), "progress": str(self.progress_file),
             "stop": str(self.stop_file), "nice": self.nice, "threads": self.threads}))
@@ -106,7 +107,7 @@ class TrainingProcess:
                "FACEREC_WORKERS": str(self.threads)}
         root_dir = Path(__file__).resolve().parents[1]
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root_dir), env.get("PYTHONPATH")]))
-        with open(self.log_file, "wb") as out:
+        with os.fdopen(os.open(self.log_file, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600), "wb") as out:
             # its own session, so that a kill reaches the embedding workers it may start
             self.process = subprocess.Popen([sys.executable, "-m", "facerec_core.training_process", str(request)],
                                             stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -142,7 +143,7 @@ class TrainingProcess:
         """Ask the child to stop (it polls the stop file); :meth:`poll` kills it after ``grace``."""
         if self.cancelled_at is None:
             self.cancelled_at = time.time()
-            self.stop_file.touch()
+            create_private_file(self.stop_file)
 
     def kill(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -193,7 +194,7 @@ class TrainingProcess:
 
 # ---- child side -----------------------------------------------------------------------------------
 def _worker(request: dict) -> int:
-    with open(request["progress"], "a", buffering=1) as progress:
+    with open_private_append(request["progress"]) as progress:
         def emit(event: str, **data) -> None:
             progress.write(json.dumps({"event": event, "t": time.time(), **data}, default=str) + "\n")
             progress.flush()

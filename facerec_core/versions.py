@@ -4,7 +4,8 @@ Layout of the artifacts folder::
 
     artifacts/
       deployed.json             {"version": ID, "deployed": time, "previous": ID}: the one in use
-      versions/<ID>/            manifest.json, identifier.joblib, report.json (artifacts.write_files)
+      versions/<ID>/            manifest.json, identifier.npz, identifier.json [, svc.skops], report.json
+                                (artifacts.write_files; format 3, no pickle: model_files)
 
 A version is written in a staging folder inside ``versions/`` and renamed into place whole, so a
 training run that is cancelled or killed leaves no half-written version; only :func:`use_version`
@@ -27,9 +28,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .artifacts import (MANIFEST, MODEL_FILE, POINTER, REPORT_FILE, VERSIONS, deployed_dir, load_artifacts,
-                        read_manifest, write_files)
+from .artifacts import (ALL_FILES, MANIFEST, POINTER, VERSIONS, deployed_dir, load_artifacts, read_manifest,
+                        write_files)
 from .errors import ArtifactError
+from .secure_files import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +80,8 @@ def deployed_version(artifacts_dir: Path) -> str | None:
     return LEGACY if (artifacts_dir / MANIFEST).is_file() else None
 
 
-def _private_dir(path: Path) -> Path:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
-    return path
-
-
 def _write_pointer(artifacts_dir: Path, version: str, previous: str | None) -> None:
+    private_dir(artifacts_dir)
     fd, tmp = tempfile.mkstemp(prefix=".deployed-", dir=artifacts_dir)  # 0600
     try:
         with os.fdopen(fd, "w") as out:
@@ -112,13 +109,13 @@ def migrate_legacy(artifacts_dir: Path) -> str | None:
     artifacts_dir = Path(artifacts_dir)
     if (artifacts_dir / POINTER).is_file() or not (artifacts_dir / MANIFEST).is_file():
         return deployed_version(artifacts_dir)
-    root = _private_dir(versions_root(artifacts_dir))
+    root = private_dir(versions_root(artifacts_dir))
     target = root / LEGACY
     if target.exists():
         target = root / f"{LEGACY}-{secrets.token_hex(2)}"
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
     try:
-        for name in (MODEL_FILE, REPORT_FILE, MANIFEST):
+        for name in ALL_FILES:  # an old pickle moves too, and is refused there as here
             if (artifacts_dir / name).is_file():
                 shutil.copy2(artifacts_dir / name, staging / name)
                 os.chmod(staging / name, 0o600)
@@ -126,7 +123,7 @@ def migrate_legacy(artifacts_dir: Path) -> str | None:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     _write_pointer(artifacts_dir, target.name, None)
-    for name in (MODEL_FILE, REPORT_FILE, MANIFEST):  # the pointer now vouches for the copy
+    for name in ALL_FILES:  # the pointer now vouches for the copy
         _unlink(artifacts_dir / name)
     log.info("the model in %s is now version %s", artifacts_dir, target.name)
     return target.name
@@ -139,9 +136,9 @@ def save_version(artifacts_dir: Path, identifier: Any, manifest: dict, report: d
     artifacts_dir = Path(artifacts_dir)
     version = new_version_id()
     try:
-        _private_dir(artifacts_dir)
+        private_dir(artifacts_dir)
         migrate_legacy(artifacts_dir)
-        root = _private_dir(versions_root(artifacts_dir))
+        root = private_dir(versions_root(artifacts_dir))
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
     except OSError as exc:
         raise ArtifactError(f"cannot write the trained model in {artifacts_dir} ({exc}); "

@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from facerec_core.artifacts import MANIFEST, MODEL_FILE, POINTER, REPORT_FILE, deployed_dir, load_artifacts
+from facerec_core.artifacts import MANIFEST, MODEL_FILE, POINTER, deployed_dir, load_artifacts
 from facerec_core.cli import main
 from facerec_core.errors import ArtifactError
 from facerec_core.model_compare import compare, user_figures
@@ -94,7 +94,7 @@ def test_training_saves_a_candidate_and_deploys_only_when_asked(copy, held_out_p
     folder = versions_root(copy.artifacts_dir) / new
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert stat.S_IMODE(versions_root(copy.artifacts_dir).stat().st_mode) == 0o700
-    for name in (MODEL_FILE, REPORT_FILE, MANIFEST):
+    for name in (*versions[new].manifest["files"], MANIFEST):
         assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600
     assert stat.S_IMODE((copy.artifacts_dir / POINTER).stat().st_mode) == 0o600
 
@@ -117,8 +117,8 @@ def test_use_version_refuses_unknown_and_damaged_versions(copy):
 def test_a_model_saved_before_versions_still_loads_and_becomes_legacy(copy, tmp_path):
     flat = tmp_path / "flat"
     flat.mkdir()
-    for name in (MODEL_FILE, REPORT_FILE, MANIFEST):
-        shutil.copy2(deployed_dir(copy.artifacts_dir) / name, flat / name)
+    for source in deployed_dir(copy.artifacts_dir).iterdir():
+        shutil.copy2(source, flat / source.name)
     assert load_artifacts(flat)[1]["classes"] == 8
     assert deployed_version(flat) == LEGACY and list_versions(flat)[0].version == LEGACY
     report = train_lfw(copy.replace(artifacts_dir=flat), TrainConfig(**SMALL, verification=False, open_set=False),

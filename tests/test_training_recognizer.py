@@ -7,6 +7,7 @@ import pytest
 from facerec_core.artifacts import MANIFEST, MODEL_FILE, deployed_dir, load_artifacts
 from facerec_core.errors import ArtifactError, FacerecError, ImageError
 from facerec_core.faces import UNKNOWN
+from facerec_core.model_files import model_files
 from facerec_core.recognizer import Recognizer
 from tests.conftest import TEST_IMAGES_PER_PERSON, TEST_PEOPLE, lfw_photo
 from tests.gallery.conftest import enroll_newcomers
@@ -31,7 +32,7 @@ def test_report_and_manifest(trained):
     assert open_set["n_unknown"] == 40 and open_set["rank1"] >= 0.9
     assert 0 <= open_set["dir_at_far_0.01"] <= 1 and len(open_set["closest_unknowns"]) == 15
     assert open_set["merged_names"]  # LFW's one-person-two-names cases were merged
-    assert set(manifest["files"]) == {MODEL_FILE, "report.json"}
+    assert set(manifest["files"]) == {*model_files(manifest["identifier"]), "report.json"} and MODEL_FILE in manifest["files"]
     assert saved_report["data"] == json.loads(json.dumps(report["data"]))
 
 

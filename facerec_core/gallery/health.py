@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -24,7 +24,8 @@ SHOWN = 10
 
 # A thumbnail that does not start like a JPEG or a PNG (the quick check reads no further).
 _NOT_AN_IMAGE_SQL = ("SELECT s.id, p.name FROM samples s JOIN people p ON p.id = s.person_id "
-                     "WHERE s.thumbnail IS NOT NULL AND (typeof(s.thumbnail) != 'blob' OR length(s.thumbnail) > ? "
+                     "WHERE s.thumbnail IS NOT NULL AND s.thumbnail_seal IS NULL "
+                     "AND (typeof(s.thumbnail) != 'blob' OR length(s.thumbnail) > ? "
                      "OR NOT (substr(s.thumbnail, 1, 3) = x'FFD8FF' "
                      "OR substr(s.thumbnail, 1, 8) = x'89504E470D0A1A0A'))")
 
@@ -35,22 +36,34 @@ def listing(items: Iterable, what: str = "sample ids") -> str:
     return f"{what} {shown}" + (f" and {len(items) - SHOWN} more" if len(items) > SHOWN else "")
 
 
-def store_problems(conn: sqlite3.Connection, *, quick: bool = False) -> list[str]:
-    """Every problem of the store on ``conn`` (inside the caller's read transaction)."""
+OpenBlob = Callable[[int, int, str, str, object, object], "bytes | None"]
+
+
+def _plain(sid, pid, backbone, column, blob, seal) -> bytes | None:
+    return blob if seal is None else None
+
+
+def store_problems(conn: sqlite3.Connection, *, quick: bool = False, open_blob: OpenBlob = _plain) -> list[str]:
+    """Every problem of the store on ``conn`` (inside the caller's read transaction). ``open_blob``
+    decrypts a stored blob (:meth:`.crypto.Sealing.open`); one that does not decrypt is a problem."""
     result = [r[0] for r in conn.execute("PRAGMA quick_check" if quick else "PRAGMA integrity_check")]
     problems = [] if result == ["ok"] else [f"integrity: {r}" for r in result]
     problems += [f"foreign key: sample {r[1]} in {r[0]}" for r in conn.execute("PRAGMA foreign_key_check")]
-    return problems + _embedding_problems(conn) + _thumbnail_problems(conn, quick) + _people_problems(conn)
+    return (problems + _embedding_problems(conn, open_blob) + _thumbnail_problems(conn, quick, open_blob)
+            + _people_problems(conn))
 
 
-def _embedding_problems(conn: sqlite3.Connection) -> list[str]:
-    unknown, sizes, broken = defaultdict(list), defaultdict(list), defaultdict(list)
-    cursor = conn.execute("SELECT id, backbone, dim, embedding FROM samples ORDER BY id")
+def _embedding_problems(conn: sqlite3.Connection, open_blob: OpenBlob) -> list[str]:
+    unknown, sizes, broken, sealed = defaultdict(list), defaultdict(list), defaultdict(list), []
+    cursor = conn.execute("SELECT id, person_id, backbone, dim, embedding, embedding_seal FROM samples ORDER BY id")
     while batch := cursor.fetchmany(CHUNK):
         usable = defaultdict(list)
-        for sid, backbone, dim, blob in batch:
+        for sid, pid, backbone, dim, stored, seal in batch:
             spec = SPECS.get(backbone)
-            if spec is None:
+            blob = open_blob(sid, pid, backbone, "embedding", stored, seal)
+            if seal is not None and blob is None:
+                sealed.append(sid)
+            elif spec is None:
                 unknown[backbone].append(sid)
             elif not isinstance(blob, bytes) or dim != spec.dimension or len(blob) != 4 * dim:
                 sizes[backbone, dim].append(sid)
@@ -59,7 +72,9 @@ def _embedding_problems(conn: sqlite3.Connection) -> list[str]:
         for backbone, found in usable.items():
             X = np.frombuffer(b"".join(b for _, b in found), dtype="<f4").reshape(len(found), -1)
             broken[backbone] += [sid for (sid, _), ok in zip(found, unit_rows(X)) if not ok]
-    problems = [f"{len(ids)} samples of an unknown backbone {backbone!r} ({listing(ids)}): nothing searches them; "
+    problems = [f"{len(sealed)} encrypted samples do not decrypt with this key ({listing(sealed)}): altered, or "
+                "copied from another row; search skips them; delete them on the Gallery page"] if sealed else []
+    problems += [f"{len(ids)} samples of an unknown backbone {backbone!r} ({listing(ids)}): nothing searches them; "
                 "delete them" for backbone, ids in unknown.items()]
     problems += [f"{len(ids)} {backbone} samples hold {dim} values instead of {SPECS[backbone].dimension} "
                  f"({listing(ids)}): search skips them; delete them on the Gallery page"
@@ -69,15 +84,18 @@ def _embedding_problems(conn: sqlite3.Connection) -> list[str]:
     return problems
 
 
-def _thumbnail_problems(conn: sqlite3.Connection, quick: bool) -> list[str]:
-    if quick:
+def _thumbnail_problems(conn: sqlite3.Connection, quick: bool, open_blob: OpenBlob) -> list[str]:
+    if quick:  # encrypted thumbnails are checked by the full check only
         bad = conn.execute(_NOT_AN_IMAGE_SQL, (MAX_THUMBNAIL_BYTES,)).fetchall()
     else:
-        cursor = conn.execute("SELECT s.id, p.name, s.thumbnail FROM samples s JOIN people p ON p.id = s.person_id "
-                              "WHERE s.thumbnail IS NOT NULL")
+        cursor = conn.execute("SELECT s.id, p.name, s.person_id, s.backbone, s.thumbnail, s.thumbnail_seal "
+                              "FROM samples s JOIN people p ON p.id = s.person_id WHERE s.thumbnail IS NOT NULL")
         bad = []
         while batch := cursor.fetchmany(CHUNK):
-            bad += [(sid, name) for sid, name, data in batch if thumbnail_problem(data)]
+            for sid, name, pid, backbone, stored, seal in batch:
+                data = open_blob(sid, pid, backbone, "thumbnail", stored, seal)
+                if data is None or thumbnail_problem(data):
+                    bad.append((sid, name))
     if not bad:
         return []
     names = sorted({repr(name) for _, name in bad})

@@ -8,6 +8,9 @@
   little-endian, unit length), det_score, source, content_hash, thumbnail BLOB (JPEG of the face),
   created)``
 - ``meta(key, value)``: ``generation`` is bumped by triggers on every change to either table.
+- version 3: ``samples.embedding_seal`` and ``samples.thumbnail_seal`` (the AES-GCM nonce and tag
+  of an encrypted blob, NULL for plaintext) and ``sealing(name, value)`` (the key check), see
+  :mod:`.crypto`.
 
 Migrating version 1 to 2 fills ``name_key`` with :data:`NAME_KEY_SQL`, a deterministic function
 registered on every connection (:func:`register_functions`). A version-1 file may already hold
@@ -63,6 +66,12 @@ MIGRATIONS: list[list[str]] = [
         "UPDATE people SET name_key = name_key || char(0) || id "
         "WHERE id NOT IN (SELECT MIN(id) FROM people GROUP BY name_key)",
         "CREATE UNIQUE INDEX people_name_key ON people(name_key)",
+    ],
+    [
+        # encryption at rest (.crypto): the nonce and tag of a sealed blob; NULL = plaintext
+        *[f"ALTER TABLE samples ADD COLUMN {column}_seal BLOB "
+          f"CHECK ({column}_seal IS NULL OR length({column}_seal) = 28)" for column in ("embedding", "thumbnail")],
+        "CREATE TABLE sealing (name TEXT PRIMARY KEY, value BLOB NOT NULL)",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

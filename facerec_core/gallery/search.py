@@ -22,7 +22,7 @@ from ..identity.kernel import per_person_max, similarities, top_matches
 from ..identity.sources import Candidate
 from ..settings import Settings
 from .records import GalleryMatrix
-from .store import GalleryStore, gallery_path
+from .store import FROM_SETTINGS, GalleryStore, gallery_path
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +34,14 @@ class GallerySource:
         store: a :class:`GalleryStore`, or the path of its file (opened when it exists; until then
             the gallery is empty and nothing is created).
         backbone: only samples of this backbone are searched.
+        key_file: the gallery's encryption key (see :class:`GalleryStore`), for a path.
     """
 
     RETRY_SECONDS = 30
 
-    def __init__(self, store: GalleryStore | str | os.PathLike, backbone: str) -> None:
+    def __init__(self, store: GalleryStore | str | os.PathLike, backbone: str, *,
+                 key_file: str | os.PathLike | None | object = FROM_SETTINGS) -> None:
+        self._key_file = key_file
         self._store = store if isinstance(store, GalleryStore) else None
         self.path = store.path if isinstance(store, GalleryStore) else Path(store)
         self.backbone = backbone
@@ -50,11 +53,11 @@ class GallerySource:
     @classmethod
     def for_settings(cls, settings: Settings, backbone: str | None = None) -> "GallerySource":
         """The gallery of ``settings`` (opened lazily, never created here)."""
-        return cls(gallery_path(settings), backbone or settings.backbone)
+        return cls(gallery_path(settings), backbone or settings.backbone, key_file=settings.gallery_key_file)
 
     def _open(self) -> GalleryStore | None:
         if self._store is None and self.path.is_file():
-            self._store = GalleryStore(self.path)
+            self._store = GalleryStore(self.path, key_file=self._key_file)
         return self._store
 
     def refresh(self) -> GalleryMatrix | None:

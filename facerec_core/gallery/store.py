@@ -11,8 +11,9 @@ thumbnails): :mod:`.checks`, for every write.
 
 Every write runs in one ``BEGIN IMMEDIATE`` transaction, so a crash mid-enrollment leaves either
 the whole enrollment or none of it. The file (and SQLite's ``-wal``/``-shm`` companions, which
-inherit its mode) is created with permissions ``0600``: embeddings are biometric data. Uploaded
-originals are never kept, only a small face thumbnail.
+inherit its mode) is created with permissions ``0600`` in a ``0700`` folder, and tightened when an
+older version left them wider: embeddings are biometric data. Deleted rows are overwritten
+(``PRAGMA secure_delete``). Uploaded originals are never kept, only a small face thumbnail.
 """
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from ..errors import GalleryError, PersonNotFoundError
+from ..secure_files import create_private_file, private_dir, tighten_database
 from ..settings import Settings
+from .crypto import Sealing, open_sealing
 from .checks import (MAX_NOTES_LENGTH, MAX_SOURCE_LENGTH, backbone_dimension, check_content_hash, check_thumbnail,
                      clean_name, clean_text, embedding_blob, lookup_key, name_key, unit_rows)
 from .health import listing, store_problems
@@ -39,6 +42,8 @@ from .schema import MIGRATIONS, SCHEMA_VERSION, register_functions
 log = logging.getLogger(__name__)
 
 GALLERY_FILE = "gallery.sqlite3"
+FROM_SETTINGS = object()
+"""``key_file`` default of :class:`GalleryStore`: the key of ``Settings.from_env()``."""
 DUPLICATE_COSINE = 0.995
 """A sample this similar to one already stored for the same person is a duplicate."""
 
@@ -56,24 +61,24 @@ def gallery_path(settings: Settings) -> Path:
 
 
 def _create_private_file(path: Path) -> None:
-    """Create ``path`` with mode 0600 if missing (before SQLite opens it with its own mode);
-    raises :class:`GalleryError` when its folder cannot be made or the path is not a file."""
+    """Create ``path`` with mode 0600 if missing (before SQLite opens it with its own mode) in an
+    owner-only folder, and tighten the file, its folder and SQLite's ``-wal``/``-shm`` companions
+    when they exist with wider modes (written by an older version or another tool); raises
+    :class:`GalleryError` when its folder cannot be made or the path is not a file."""
     if path.exists() and not path.is_file():
         raise GalleryError(f"cannot open the gallery {path}: it is not a file (a folder or device is in the way); "
                            "move it, or point FACEREC_DATA_DIR elsewhere")
     try:
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-            os.close(fd)
+            private_dir(path.parent)
+            create_private_file(path)
     except (FileExistsError, NotADirectoryError):
         raise GalleryError(f"cannot create the gallery {path}: a file is in the way of its folder {path.parent}; "
                            "FACEREC_DATA_DIR (--data-dir) must be a folder") from None
     except OSError as exc:
         raise GalleryError(f"cannot create the gallery {path}: {exc.strerror or exc}; FACEREC_DATA_DIR "
                            "(--data-dir) must be a folder you can write") from None
-    with contextlib.suppress(OSError):
-        os.chmod(path, 0o600)
+    tighten_database(path)
 
 
 class GalleryStore:
@@ -85,10 +90,16 @@ class GalleryStore:
     Args:
         path: the database file; created (mode 0600) and migrated when needed.
         timeout: seconds a writer waits for another process's transaction.
+        key_file: the key that encrypts embeddings and thumbnails at rest (:mod:`.crypto`);
+            ``None``: no encryption. By default ``Settings.from_env().gallery_key_file``
+            (``FACEREC_GALLERY_KEY_FILE``), so every opener of a gallery uses the same key.
     """
 
-    def __init__(self, path: str | os.PathLike, *, timeout: float = 30.0) -> None:
+    def __init__(self, path: str | os.PathLike, *, timeout: float = 30.0,
+                 key_file: str | os.PathLike | None | object = FROM_SETTINGS) -> None:
         self.path = Path(path)
+        if key_file is FROM_SETTINGS:
+            key_file = Settings.from_env().gallery_key_file
         self._lock = threading.RLock()
         self._reported: set[int] = set()  # bad samples already logged
         _create_private_file(self.path)
@@ -104,15 +115,27 @@ class GalleryStore:
             self._conn.execute("PRAGMA foreign_keys = ON")
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = FULL")
+            self._conn.execute("PRAGMA secure_delete = ON")  # a forgotten face is overwritten, not left in free pages
             self._migrate()
+            self._sealing: Sealing = open_sealing(self._conn, self.path, key_file, self._write)
+            tighten_database(self.path)  # SQLite gives new -wal/-shm files the database's 0600
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise GalleryError(f"{self.path} is not a usable gallery database ({exc})") from None
+        except GalleryError:
+            self._conn.close()
+            raise
 
     @classmethod
     def open(cls, settings: Settings | None = None, **kwargs) -> "GalleryStore":
-        """The gallery under ``settings.data_dir`` (default: from the environment)."""
-        return cls(gallery_path(settings or Settings.from_env()), **kwargs)
+        """The gallery under ``settings.data_dir``, with its key (default: from the environment)."""
+        settings = settings or Settings.from_env()
+        return cls(gallery_path(settings), **{"key_file": settings.gallery_key_file, **kwargs})
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether embeddings and thumbnails are encrypted at rest (a key is set)."""
+        return self._sealing.key is not None
 
     def close(self) -> None:
         with self._lock:
@@ -269,11 +292,16 @@ class GalleryStore:
         with self._read() as conn:
             person = self._require(conn, key)
             rows = conn.execute(
-                "SELECT id, person_id, backbone, det_score, source, content_hash, thumbnail, created "
+                "SELECT id, person_id, backbone, det_score, source, content_hash, thumbnail, thumbnail_seal, created "
                 "FROM samples WHERE person_id = ?" + (" AND backbone = ?" if backbone else "") + " ORDER BY id",
                 (person.id, backbone) if backbone else (person.id,)).fetchall()
         return [Sample(r["id"], r["person_id"], r["backbone"], float(r["det_score"]), r["source"],
-                       r["content_hash"], r["thumbnail"], r["created"]) for r in rows]
+                       r["content_hash"], self._open(r, "thumbnail"), r["created"]) for r in rows]
+
+    def _open(self, row: sqlite3.Row, column: str) -> bytes | None:
+        """A row's ``column`` blob in clear (``None`` when it cannot be decrypted: see :meth:`check`)."""
+        return self._sealing.open(row["id"], row["person_id"], row["backbone"], column, row[column],
+                                  row[column + "_seal"])
 
     def delete_sample(self, sample_id: int) -> None:
         """Remove one sample (the person stays, even with no samples left)."""
@@ -314,18 +342,24 @@ class GalleryStore:
         own: dict[str, list[np.ndarray]] = {}
         for sample, blob, dim in prepared:
             if sample.backbone not in own:
-                rows = conn.execute("SELECT embedding FROM samples WHERE person_id = ? AND backbone = ?",
-                                    (pid, sample.backbone)).fetchall()
-                own[sample.backbone] = [np.frombuffer(r[0], dtype="<f4") for r in rows]
+                rows = conn.execute("SELECT id, person_id, backbone, embedding, embedding_seal FROM samples "
+                                    "WHERE person_id = ? AND backbone = ?", (pid, sample.backbone)).fetchall()
+                opened = (self._open(r, "embedding") for r in rows)
+                own[sample.backbone] = [np.frombuffer(b, dtype="<f4") for b in opened
+                                        if b is not None and len(b) == len(blob)]
             outcome = self._duplicate(conn, pid, sample, own[sample.backbone], duplicate_cosine)
             if outcome is None:
                 if pid is None:  # a new person is created with their first accepted sample
                     pid = self._insert_person(conn, name, notes or "", created)
-                sid = conn.execute(
-                    "INSERT INTO samples(person_id, backbone, dim, embedding, det_score, source, content_hash, "
-                    "thumbnail, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (pid, sample.backbone, dim, blob, float(sample.det_score), sample.source,
-                     sample.content_hash, sample.thumbnail, sample.created or now)).lastrowid
+                # the id is chosen first: an encrypted blob is bound to its row (.crypto)
+                sid = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM samples").fetchone()[0]
+                stored, seal = self._sealing.seal(sid, pid, sample.backbone, "embedding", blob)
+                thumb, thumb_seal = self._sealing.seal(sid, pid, sample.backbone, "thumbnail", sample.thumbnail)
+                conn.execute(
+                    "INSERT INTO samples(id, person_id, backbone, dim, embedding, embedding_seal, det_score, source, "
+                    "content_hash, thumbnail, thumbnail_seal, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (sid, pid, sample.backbone, dim, stored, seal, float(sample.det_score), sample.source,
+                     sample.content_hash, thumb, thumb_seal, sample.created or now))
                 own[sample.backbone].append(np.frombuffer(blob, dtype="<f4"))
                 outcome = SampleOutcome(sample.source, "added", "", sid)
             outcomes.append(outcome)
@@ -377,10 +411,10 @@ class GalleryStore:
         dim = backbone_dimension(backbone)
         with self._read() as conn:
             generation = int(conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
-            rows = conn.execute(
-                "SELECT s.id, s.person_id, p.name, s.dim, s.embedding FROM samples s "
+            rows = [(r["id"], r["person_id"], r["name"], r["dim"], self._open(r, "embedding")) for r in conn.execute(
+                "SELECT s.id, s.person_id, p.name, s.dim, s.backbone, s.embedding, s.embedding_seal FROM samples s "
                 "JOIN people p ON p.id = s.person_id WHERE s.backbone = ? ORDER BY s.person_id, s.id",
-                (backbone,)).fetchall()
+                (backbone,))]
         sized = [r for r in rows if r[3] == dim and isinstance(r[4], bytes) and len(r[4]) == 4 * dim]
         X = np.frombuffer(b"".join(r[4] for r in sized), dtype="<f4").reshape(len(sized), dim)
         good = unit_rows(X)
@@ -398,7 +432,8 @@ class GalleryStore:
             new = [i for i in sample_ids if i not in self._reported]
             self._reported.update(new)
         if new:
-            log.warning("gallery %s: %d %s samples skipped by search (not %d finite values of unit length): "
+            log.warning("gallery %s: %d %s samples skipped by search (not decryptable, or not %d finite values of "
+                        "unit length): "
                         "%s; GalleryStore.check() lists them, delete them on the Gallery page", self.path,
                         len(new), backbone, backbone_dimension(backbone), listing(new))
 
@@ -413,12 +448,14 @@ class GalleryStore:
         with self._read() as conn:
             people = conn.execute("SELECT id, name, notes, created, updated FROM people ORDER BY name").fetchall()
             rows = conn.execute(
-                "SELECT person_id, dim, embedding, det_score, source, content_hash, thumbnail, created "
-                "FROM samples WHERE backbone = ? ORDER BY person_id, id", (backbone,)).fetchall()
+                "SELECT id, person_id, backbone, dim, embedding, embedding_seal, det_score, source, content_hash, "
+                "thumbnail, thumbnail_seal, created FROM samples WHERE backbone = ? ORDER BY person_id, id",
+                (backbone,)).fetchall()
         by_person: dict[int, list[dict[str, Any]]] = {}
-        for r in rows:
+        for r in rows:  # in clear; a blob that does not decrypt is None (the export leaves it out)
             by_person.setdefault(r["person_id"], []).append(
-                {k: r[k] for k in ("dim", "embedding", "det_score", "source", "content_hash", "thumbnail", "created")})
+                {**{k: r[k] for k in ("dim", "det_score", "source", "content_hash", "created")},
+                 "embedding": self._open(r, "embedding"), "thumbnail": self._open(r, "thumbnail")})
         return [{"name": p["name"], "notes": p["notes"], "created": p["created"], "updated": p["updated"],
                  "samples": by_person.get(p["id"], [])} for p in people]
 
@@ -429,7 +466,7 @@ class GalleryStore:
         (:mod:`.health`; empty when the store is healthy). ``quick`` uses SQLite's quick check and
         looks at thumbnails' first bytes only (for a page that shows the result)."""
         with self._read() as conn:
-            return store_problems(conn, quick=quick)
+            return store_problems(conn, quick=quick, open_blob=self._sealing.open)
 
     def add_people(self, entries: Iterable[dict[str, Any]], *,
                    duplicate_cosine: float = DUPLICATE_COSINE) -> ImportReport:

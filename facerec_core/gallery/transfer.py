@@ -52,18 +52,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import datetime as _dt
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import GalleryError
+from ..secure_files import write_private
 from .checks import (MAX_NAME_LENGTH, MAX_NOTES_LENGTH, MAX_SOURCE_LENGTH, MAX_THUMBNAIL_BYTES, MAX_THUMBNAIL_SIDE,
                      backbone_dimension, check_content_hash, check_thumbnail, clean_name, clean_text,
                      embedding_blob, name_key, thumbnail_problem, unit_rows)
@@ -125,7 +124,9 @@ def export_bytes(store: GalleryStore, backbone: str) -> bytes:
 
 def export_file(store: GalleryStore, path: str | os.PathLike, backbone: str) -> Path:
     """Write the export to ``path`` (mode 0600, through a private temporary file in the same
-    folder that replaces ``path`` at once; nothing is left behind when writing fails)."""
+    folder that replaces ``path`` at once; nothing is left behind when writing fails). The export
+    holds every embedding: the file is owner-only whatever the umask; its folder is the user's
+    choice and is left as it is."""
     path = Path(path)
     if path.is_dir():
         raise GalleryError(f"cannot write the gallery export to {path}: it is a folder; give a file name, "
@@ -134,18 +135,9 @@ def export_file(store: GalleryStore, path: str | os.PathLike, backbone: str) -> 
         raise GalleryError(f"cannot write the gallery export to {path}: the folder {path.parent} does not exist "
                            "(or is not a folder); create it or choose another place")
     data = export_bytes(store, backbone)
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        write_private(path, data)  # 0600, through a temporary file that replaces ``path`` at once
     except OSError as exc:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
         raise GalleryError(f"cannot write the gallery export to {path}: {exc.strerror or exc}; "
                            "choose a folder you can write") from None
     return path

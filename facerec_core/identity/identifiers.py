@@ -44,6 +44,14 @@ class _GalleryMixin:
         # start of each class's block, for a fast per-class max with reduceat
         self._starts = np.flatnonzero(np.r_[True, self.gallery_labels_[1:] != self.gallery_labels_[:-1]])
 
+    def _restore_gallery(self, gallery: np.ndarray, labels: np.ndarray, position: np.ndarray) -> None:
+        """Set the stored embeddings as :meth:`_store_gallery` left them (already grouped by class),
+        for a model read back from disk (:mod:`facerec_core.model_files`)."""
+        self.gallery_ = np.ascontiguousarray(gallery, dtype=np.float32)
+        self.gallery_labels_ = np.asarray(labels, dtype=np.int64)
+        self.gallery_position_ = np.asarray(position, dtype=np.int64)
+        self._starts = np.flatnonzero(np.r_[True, self.gallery_labels_[1:] != self.gallery_labels_[:-1]])
+
     def class_similarities(self, X: np.ndarray) -> np.ndarray:
         """``(n, n_classes)``: each probe's cosine to the nearest stored embedding of each class."""
         return per_person_max(similarities(X, self.gallery_), self._starts)

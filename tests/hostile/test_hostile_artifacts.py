@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import joblib
+import numpy as np
 import pytest
 
 from facerec_core.artifacts import MANIFEST, MODEL_FILE, REPORT_FILE, deployed_dir, load_artifacts, save_artifacts
@@ -60,9 +60,20 @@ def _truncate(name: str, rehash: bool = True):
     return damage
 
 
-def _joblib_of(obj):
+def _npz_of(**arrays):
     def damage(directory: Path) -> None:
-        joblib.dump(obj, directory / MODEL_FILE)
+        np.savez(directory / MODEL_FILE, **arrays)
+        _rehash(directory)
+    return damage
+
+
+def _npz_changed(name, change):
+    """The model's own arrays with one of them changed, the hash made to vouch for it."""
+    def damage(directory: Path) -> None:
+        with np.load(directory / MODEL_FILE) as z:
+            arrays = {k: z[k] for k in z.files}
+        arrays[name] = change(arrays[name])
+        np.savez(directory / MODEL_FILE, **arrays)
         _rehash(directory)
     return damage
 
@@ -77,11 +88,13 @@ def _drop(key):
 
 # (case, damage, what the message must say)
 DAMAGES = [
-    ("model not joblib, hash valid", _write(MODEL_FILE, b"this is not a joblib file\n"), "is not a readable model"),
+    ("model not npz, hash valid", _write(MODEL_FILE, b"this is not an npz file\n"), "is not a readable model"),
     ("model truncated, hash valid", _truncate(MODEL_FILE), "is not a readable model"),
     ("model empty, hash valid", _write(MODEL_FILE, b""), "is not a readable model"),
     ("model truncated, hash stale", _truncate(MODEL_FILE, rehash=False), "does not match the SHA-256"),
-    ("model a dict, hash valid", _joblib_of({"classes_": ["a"]}), "not a trained identifier"),
+    ("model other arrays, hash valid", _npz_of(classes_=np.array(["a"])), "holds the arrays ['classes_']"),
+    ("model labels out of range, hash valid", _npz_changed("gallery_labels", lambda a: a + 99), "sorted class numbers"),
+    ("model embeddings not finite, hash valid", _npz_changed("gallery", lambda a: a * np.inf), "not finite"),
     ("model missing", lambda d: (d / MODEL_FILE).unlink(), "is missing"),
     ("report truncated, hash valid", _truncate(REPORT_FILE), "report.json cannot be read"),
     ("report not UTF-8, hash valid", _write(REPORT_FILE, b"\xff\xfe\x00garbage"), "report.json cannot be read"),
@@ -106,7 +119,9 @@ DAMAGES = [
     ("manifest thresholds a list", _set("thresholds", [0.5]), "'thresholds' must map names to numbers"),
     ("manifest backbone a number", _set("backbone", 7), "'backbone' must be a name"),
     ("manifest classes wrong", _set("classes", 999), "but manifest.json says 999"),
-    ("manifest old format", _set("format_version", 1), "artifact format 1 is not 2"),
+    ("manifest old format", _set("format_version", 1), "artifact format 1 is not 3"),
+    ("manifest threshold -5", _edit_manifest(lambda m: m["thresholds"].__setitem__("identify", -5)),
+     "threshold 'identify' is -5, outside its valid range"),
 ]
 IDS = [case for case, _, _ in DAMAGES]
 
@@ -148,7 +163,7 @@ def test_recognizer_without_a_required_model_reports_the_damage(trained, tmp_pat
 
     directory = tmp_path / "artifacts"
     shutil.copytree(trained[0].artifacts_dir, directory)
-    _write(MODEL_FILE, b"not joblib")(deployed_dir(directory))
+    _write(MODEL_FILE, b"not npz")(deployed_dir(directory))
     with pytest.raises(ArtifactError, match="is not a readable model"):
         Recognizer.load(trained[0].replace(artifacts_dir=directory))
 
@@ -183,7 +198,7 @@ def test_a_failed_save_leaves_the_deployed_model_untouched(trained, tmp_path, mo
     with pytest.raises(ArtifactError, match="No space left on device"):
         save_artifacts(directory, identifier, {**fresh, "classes": manifest["classes"]}, {**report, "new": 1})
     monkeypatch.setattr(Path, "replace", original_replace)
-    assert calls[:3] == [MODEL_FILE, REPORT_FILE, MANIFEST]  # the two replaced ones were put back
+    assert calls[-1] == MANIFEST and {MODEL_FILE, REPORT_FILE} <= set(calls)  # those replaced were put back
     assert _snapshot(directory) == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".staging-")]
     load_artifacts(directory)
@@ -282,7 +297,7 @@ def test_cli_unexpected_errors_are_one_line_too(monkeypatch, capsys):
 
 
 # ---- the dashboard on damaged artifacts ------------------------------------------------------
-PAGE_CASES = ["model not joblib, hash valid", "report truncated, hash valid", "manifest not JSON",
+PAGE_CASES = ["model not npz, hash valid", "report truncated, hash valid", "manifest not JSON",
               "manifest without files", "manifest threshold a word"]
 
 

@@ -578,7 +578,7 @@ def test_a_v1_gallery_opens_migrates_and_keeps_look_alikes_distinct_until_rename
     names = ["Ada", "Émile", "émile", "Zoe\u0308", "Bad\u200bName"]
     X = make_v1_gallery(path, names)
     with GalleryStore(path) as store:
-        assert rows(path, "PRAGMA user_version") == [(2,)]
+        assert rows(path, "PRAGMA user_version") == [(schema.SCHEMA_VERSION,)]
         assert sorted(p.name for p in store.people()) == sorted(names)  # nothing renamed or lost
         assert [c.name for c in GallerySource(store, "facenet").search(X)] == names
         assert store.find_person("ADA").name == "Ada" and store.find_person("zoë").name == "Zoe\u0308"
@@ -594,7 +594,7 @@ def test_a_v1_gallery_opens_migrates_and_keeps_look_alikes_distinct_until_rename
         assert not [p for p in store.check() if "Émile" in p]
         assert store.find_person("émile zola").id == younger.id
     with GalleryStore(path) as store:  # a second open does not migrate again
-        assert rows(path, "PRAGMA user_version") == [(2,)] and len(store.people()) == len(names)
+        assert rows(path, "PRAGMA user_version") == [(schema.SCHEMA_VERSION,)] and len(store.people()) == len(names)
 
 
 # =================================================================================================
