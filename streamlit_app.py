@@ -50,9 +50,6 @@ def main() -> None:
     # The tab icon is an image served by this server: a ":material/...:" one (here or, without
     # one here, each page's) makes the browser fetch it from fonts.gstatic.com (dashboard/icon.py).
     st.set_page_config(page_title="facerec", page_icon=favicon(), layout="wide")
-    # The first visitor of any page starts the models loading, so Recognize, Verify and Live
-    # Webcam open without a minute's wait (dashboard/resources.py).
-    warm_up_recognizer()
     # Every page is routable for everyone: a URL typed by a role that may not open it reaches the
     # page, whose guard says "not allowed" (dashboard/page.py). The sidebar lists only the pages
     # the signed-in role may open.
@@ -65,6 +62,10 @@ def main() -> None:
     if access is None:
         st.stop()
     principal = require_sign_in(settings, access)  # or the sign-in form, and stop
+    # The first signed-in visitor of any page starts the models loading, so Recognize, Verify and
+    # Live Webcam open without a minute's wait (dashboard/resources.py); a visitor who has not
+    # signed in makes the server load nothing.
+    warm_up_recognizer()
     with st.sidebar:
         for name, entries in pages.items():
             shown = [(spec, page) for spec, page in entries if page is not None and may(principal, spec.action)]

@@ -134,6 +134,12 @@ def require_sign_in(settings: Settings, access: Access) -> Principal:
     raise AssertionError("st.stop() returned")  # pragma: no cover (st.stop raises)
 
 
+def _forget(*keys: str) -> None:
+    """Drop password fields from the session state once read (the form clears the browser's)."""
+    for key in keys:
+        st.session_state.pop(key, None)
+
+
 def _start_session(access: Access, name: str, password: str) -> None:
     signed = access.accounts.sign_in(name, password, client=client_label(), where="sign-in page")
     st.session_state[TOKEN_KEY] = signed.token
@@ -156,6 +162,7 @@ def sign_in_form(access: Access) -> None:
         sso_button()
     if not submitted:
         return
+    _forget("facerec_sign_in_password")
     if not name.strip() or not password:
         messages.error("Enter your name and password.")
         return
@@ -192,6 +199,7 @@ def first_admin_form(access: Access) -> None:
                                           icon=":material/admin_panel_settings:")
     if not submitted:
         return
+    _forget("facerec_admin_password", "facerec_admin_password_again")
     if password != again:
         messages.error("The two passwords differ: type the same password twice.")
         return
