@@ -134,6 +134,11 @@ def require_sign_in(settings: Settings, access: Access) -> Principal:
     raise AssertionError("st.stop() returned")  # pragma: no cover (st.stop raises)
 
 
+def sentence(text: str) -> str:
+    """The core's message as a sentence: its first letter upper-case."""
+    return text[:1].upper() + text[1:]
+
+
 def _forget(*keys: str) -> None:
     """Drop password fields from the session state once read (the form clears the browser's)."""
     for key in keys:
@@ -149,6 +154,12 @@ def _start_session(access: Access, name: str, password: str) -> None:
 def sign_in_form(access: Access) -> None:
     """Name and password; one message for a wrong name or password, the core's for a lock."""
     st.title("Sign in")
+    _, middle, _ = st.columns([1, 2, 1])
+    with middle:
+        _sign_in_body(access)
+
+
+def _sign_in_body(access: Access) -> None:
     notice = st.session_state.get(_NOTICE_KEY)
     if notice:
         st.info(plain(notice), icon=":material/info:")
@@ -169,7 +180,7 @@ def sign_in_form(access: Access) -> None:
     try:
         _start_session(access, name.strip(), password)
     except AccessError as exc:
-        messages.error(plain(exc), icon=":material/lock:")
+        messages.error(plain(sentence(str(exc))), icon=":material/lock:")
         return
     st.rerun()
 
@@ -178,6 +189,12 @@ def first_admin_form(access: Access) -> None:
     """No account exists yet: a client on this machine creates the first administrator; anyone
     else is told how to do it on the server."""
     st.title("Create the first administrator")
+    _, middle, _ = st.columns([1, 2, 1])
+    with middle:
+        _first_admin_body(access)
+
+
+def _first_admin_body(access: Access) -> None:
     if not is_loopback(client_address()):
         st.warning("No account exists yet, and the first administrator can only be created from the server "
                    f"itself. On the server, run {code(FIRST_ADMIN_COMMAND)} (it asks for the password twice), "
@@ -208,7 +225,7 @@ def first_admin_form(access: Access) -> None:
                                            where="first start page")
         _start_session(access, name.strip(), password)
     except AccessError as exc:
-        messages.error(plain(exc))
+        messages.error(plain(sentence(str(exc))))
         return
     st.rerun()
 

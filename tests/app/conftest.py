@@ -211,9 +211,9 @@ def sign_in_app(at, role: str = "admin", settings: Settings | None = None):
     return at
 
 
-def sign_in_browser(page, role: str = "admin") -> None:
+def sign_in_browser(page, role: str = "admin", settings: Settings | None = None) -> None:
     """Fill the dashboard's sign-in form (already on screen) as the ``role`` test account."""
-    name, password = ensure_account(role)
+    name, password = ensure_account(role, settings)
     fill_sign_in(page, name, password)
     page.get_by_text("Signed in as").first.wait_for(state="visible")
 
@@ -226,11 +226,12 @@ def fill_sign_in(page, name: str, password: str) -> None:
     form.get_by_role("button", name="Sign in").click()
 
 
-def goto_signed_in(page, url: str, role: str = "admin") -> None:
-    """Open ``url`` in a fresh browser session (a reload starts one) and sign in as ``role``."""
+def goto_signed_in(page, url: str, role: str = "admin", settings: Settings | None = None) -> None:
+    """Open ``url`` in a fresh browser session (a reload starts one) and sign in as ``role``; the
+    page asked for is shown once signed in."""
     page.goto(url)
     page.get_by_role("button", name="Sign in").wait_for(state="visible")
-    sign_in_browser(page, role)
+    sign_in_browser(page, role, settings)
 
 
 # ---- a local server that counts what browsers fetch from it (hostile-name tests) -------------

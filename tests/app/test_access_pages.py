@@ -117,11 +117,11 @@ def test_sign_in_wrong_password_sign_out_and_no_sso_button(empty_env):
     at.text_input(key="facerec_sign_in_name").input(viewer)
     at.text_input(key="facerec_sign_in_password").input("not the password at all")
     button(at, "Sign in").click().run()
-    assert "wrong name or password" in texts(at.error)
+    assert "Wrong name or password" in texts(at.error)
     at.text_input(key="facerec_sign_in_name").input("Nobody Here")
     at.text_input(key="facerec_sign_in_password").input("not the password at all")
     button(at, "Sign in").click().run()
-    assert "wrong name or password" in texts(at.error)  # the same message for a name that does not exist
+    assert "Wrong name or password" in texts(at.error)  # the same message for a name that does not exist
     assert "facerec_sign_in_password" not in at.session_state  # the session forgot it once read
     at.text_input(key="facerec_sign_in_name").input(admin)
     at.text_input(key="facerec_sign_in_password").input(password)
@@ -170,6 +170,10 @@ def test_every_page_with_every_role(trained_env, recognizer, monkeypatch, role):
     name = ACCOUNTS[role]
     links = {link.proto.label for link in at.sidebar.get("page_link")}
     for page, (title, action, label) in PAGES.items():
+        if page == "pages/live_webcam.py" and allowed(Role(role), action):
+            # its WebRTC component needs a real server: the open page is tests/app/test_webcam_browser.py's
+            assert label in links
+            continue
         at.switch_page(page).run()
         no_exception(at)
         assert at.title and at.title[0].value == title, page
@@ -334,7 +338,7 @@ def test_gallery_is_refused_to_an_operator_even_with_a_forged_session_state(trai
     at.switch_page("pages/gallery.py").run()
     no_exception(at)
     assert refused(at) == ["not allowed: Gallery needs the admin role; you are signed in as Otto Operator (operator)"]
-    assert not at.button  # no delete, rename, export or import for the operator to press
+    assert [b.label for b in at.button] == ["Sign out"]  # no delete, rename, export or import to press
     assert [p.name for p in store.people()] == ["Jacques Chirac"] and store.people()[0].samples == 1
 
     # the core refuses the operator's principal for every change, whatever the page does
@@ -362,7 +366,11 @@ def test_home_train_and_deploy_are_checked_when_pressed(empty_env, lfw_dir, monk
     at = app("operator")
     train = button(at, "Train")
     assert train.disabled and "Training needs the admin role; you are operator" in texts(at.caption)
-    train.click().run()  # a forged press of the disabled button
+    # Streamlit drops a press of a disabled button; were the page to offer it by mistake, the core's
+    # check when it is pressed still refuses
+    monkeypatch.setattr(auth, "may", lambda principal, action: True)
+    at.run()
+    button(at, "Train").click().run()
     no_exception(at)
     assert "not allowed: Training a model needs the admin role" in texts(at.error)
     assert not started and not job.status().run_id
@@ -388,7 +396,8 @@ def test_recognize_and_verify_decisions_are_audited_once(trained_env, recognizer
     at.file_uploader[0].set_value(("known.jpg", photo.read_bytes(), "image/jpeg")).run()
     no_exception(at)
     assert at.dataframe[0].value["identity"].tolist() == [name.replace("_", " ")]
-    at.slider(key="recognize_threshold").set_value(1.0).run()  # a forged slider value is ignored
+    at.session_state["recognize_threshold"] = 1.0  # a forged value of the disabled slider is ignored
+    at.run()
     no_exception(at)
     assert at.dataframe[0].value["identity"].tolist() == [name.replace("_", " ")]
     at.selectbox(key="highlight_0").set_value(0).run()  # another rerun: no second record
