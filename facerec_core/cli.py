@@ -23,6 +23,14 @@ def _settings(args: argparse.Namespace) -> Settings:
         workers=getattr(args, "workers", None), data_dir=getattr(args, "data_dir", None))
 
 
+def _guarded(args, action=None, where: str = ""):
+    """``(principal, audit)`` for this command, after the guard of ``action``: every mutating
+    command and every decision is audited as the CLI principal (an administrator)."""
+    from .access.commands import cli_access
+
+    return cli_access(_settings(args), action, where=where or f"cli {args.command}")
+
+
 def _print_json(obj) -> None:
     json.dump(obj, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
@@ -42,13 +50,32 @@ def _open_set_options(args) -> dict:
     return {"open_set": args.max_unknowns > 0, "max_unknowns": args.max_unknowns}
 
 
+def _audited_training(args, kind: str, run) -> dict:
+    """Guard (TRAIN / RETRAIN), run, and record the version made (or the failure)."""
+    from .access.guarded import authorize_training
+
+    with _guarded(args) as (principal, audit):
+        where = f"cli {kind}"
+        authorize_training(principal, audit, kind=kind, where=where)
+        try:
+            report = run()
+        except FacerecError as exc:
+            audit.record(principal, kind, target=kind, outcome="failed", detail={"error": _one_line(exc)[:300]},
+                         where=where)
+            raise
+        audit.record(principal, kind, target=str(report.get("version")), where=where,
+                     detail={"deployed": not args.no_deploy, "identifier": report.get("chosen_identifier"),
+                             "people": report.get("data", {}).get("people")})
+    return report
+
+
 def cmd_train(args) -> int:
     from .training import TrainConfig, train_lfw
 
     cfg = TrainConfig(min_images=args.min_images, seed=args.seed, identifier=args.identifier,
                       max_people=args.max_people, max_images=args.max_images, target_far=args.far,
                       verification=not args.no_verification, **_open_set_options(args))
-    report = train_lfw(_settings(args), cfg, deploy=not args.no_deploy)
+    report = _audited_training(args, "train", lambda: train_lfw(_settings(args), cfg, deploy=not args.no_deploy))
     _print_summary(report)
     _print_version(report, deployed=not args.no_deploy)
     return 0
@@ -92,11 +119,21 @@ def _pct(value) -> str:
 
 
 def cmd_models_use(args) -> int:
+    from .access.guarded import authorize_deploy
     from .versions import deployed_version, use_version
 
     settings = _settings(args)
     before = deployed_version(settings.artifacts_dir)
-    manifest = use_version(settings.artifacts_dir, args.version)
+    with _guarded(args, where="cli models use") as (principal, audit):
+        authorize_deploy(principal, audit, version=args.version, where="cli models use")
+        try:
+            manifest = use_version(settings.artifacts_dir, args.version)
+        except FacerecError as exc:
+            audit.record(principal, "deploy_model", target=args.version, outcome="failed",
+                         detail={"error": _one_line(exc)[:300]}, where="cli models use")
+            raise
+        audit.record(principal, "deploy_model", target=args.version, detail={"previous": before},
+                     where="cli models use")
     print(f"version {args.version} deployed ({manifest.get('classes', '?')} people, "
           f"{manifest.get('backbone', '?')}); was {before or 'none'}")
     return 0
@@ -135,31 +172,44 @@ def _print_summary(report: dict) -> None:
 
 
 def cmd_predict(args) -> int:
+    from .access import Action
     from .recognizer import Recognizer
 
-    rec = Recognizer.load(_settings(args), require_model=not args.no_model)
-    results, failed = [], 0
-    for path in args.images:
-        try:
-            faces = rec.recognize(path, threshold=args.threshold, top_k=args.top_k)
-            results.append({"image": str(path), "faces": [f.to_dict() for f in faces]})
-        except FacerecError as exc:
-            failed += 1
-            results.append({"image": str(path), "error": str(exc)})
+    with _guarded(args, Action.RECOGNIZE) as (principal, audit):
+        rec = Recognizer.load(_settings(args), require_model=not args.no_model)
+        results, failed = [], 0
+        for path in args.images:
+            try:
+                faces = rec.recognize(path, threshold=args.threshold, top_k=args.top_k)
+                results.append({"image": str(path), "faces": [f.to_dict() for f in faces]})
+            except FacerecError as exc:
+                failed += 1
+                results.append({"image": str(path), "error": str(exc)})
+                continue
+            for number, face in enumerate(faces, 1):  # every decision: the answer and its score, no face
+                audit.record_decision(principal, "identify", answer=face.identity or "unknown",
+                                      score=face.confidence, where="cli predict",
+                                      detail={"image": Path(path).name, "face": number, "threshold": face.threshold})
     _print_json(results)
     return 1 if failed == len(args.images) else 0
 
 
 def cmd_verify(args) -> int:
+    from .access import Action
     from .recognizer import Recognizer
 
-    rec = Recognizer.load(_settings(args), require_model=False)
     if (args.image_b is None) == (args.person is None):
         raise FacerecError("give a second image, or --person NAME to check the photo against a known person")
-    if args.person is not None:
-        result = rec.verify_person(args.image_a, args.person, threshold=args.threshold, preset=args.preset)
-    else:
-        result = rec.verify(args.image_a, args.image_b, threshold=args.threshold, preset=args.preset)
+    with _guarded(args, Action.VERIFY) as (principal, audit):
+        rec = Recognizer.load(_settings(args), require_model=False)
+        if args.person is not None:
+            result = rec.verify_person(args.image_a, args.person, threshold=args.threshold, preset=args.preset)
+        else:
+            result = rec.verify(args.image_a, args.image_b, threshold=args.threshold, preset=args.preset)
+        audit.record_decision(principal, "verify", answer="same" if result.same else "different",
+                              score=result.similarity, where="cli verify",
+                              detail={"threshold": result.threshold, "preset": result.preset, "person": args.person,
+                                      "images": [Path(p).name for p in (args.image_a, args.image_b) if p]})
     _print_json(result.to_dict())
     return 0
 
@@ -171,13 +221,16 @@ def _gallery(args):
 
 
 def cmd_enroll(args) -> int:
-    from .gallery import enroll
+    from .access import Action, require
+    from .access.guarded import GuardedGallery
     from .recognizer import Recognizer
 
     settings = _settings(args)
-    rec = Recognizer.load(settings, require_model=False)
-    with _gallery(args) as store:
-        report = enroll(store, rec, args.name, [(str(p), p) for p in args.images], notes=args.notes)
+    with _guarded(args) as (principal, audit), _gallery(args) as store:
+        guarded = GuardedGallery(store, principal, audit, where="cli enroll")
+        require(principal, Action.ENROLL, audit, target=args.name, where="cli enroll")  # before loading models
+        rec = Recognizer.load(settings, require_model=False)
+        report = guarded.enroll_photos(rec, args.name, [(str(p), p) for p in args.images], notes=args.notes)
     for outcome in report.outcomes:
         print(f"{outcome.status:9} {outcome.source}" + (f": {outcome.reason}" if outcome.reason else ""))
     print(report.summary() + (f" ({report.person.samples} samples stored)" if report.person else ""))
@@ -185,8 +238,10 @@ def cmd_enroll(args) -> int:
 
 
 def cmd_people(args) -> int:
+    from .access import Action
+
     settings = _settings(args)
-    with _gallery(args) as store:
+    with _guarded(args, Action.VIEW_GALLERY), _gallery(args) as store:
         people = store.people(backbone=settings.backbone)
     if args.json:
         _print_json([{"name": p.name, "samples": p.samples, "notes": p.notes, "created": p.created,
@@ -202,30 +257,33 @@ def cmd_people(args) -> int:
 
 
 def cmd_forget(args) -> int:
-    with _gallery(args) as store:
-        person = store.person(args.name)
-        removed = store.delete_person(person.id)
+    from .access.guarded import GuardedGallery
+
+    with _guarded(args) as (principal, audit), _gallery(args) as store:
+        person = store.find_person(args.name)
+        removed = GuardedGallery(store, principal, audit, where="cli forget").delete_person(
+            person.id if person else args.name)
     print(f"forgot {person.name} ({removed} samples deleted)")
     return 0
 
 
 def cmd_export(args) -> int:
-    from .gallery import export_file
+    from .access.guarded import GuardedGallery
 
     settings = _settings(args)
-    with _gallery(args) as store:
-        path = export_file(store, args.file, settings.backbone)
+    with _guarded(args) as (principal, audit), _gallery(args) as store:
+        path = GuardedGallery(store, principal, audit, where="cli export").export_file(args.file, settings.backbone)
         n = len(store.people())
     print(f"exported {n} people ({settings.backbone}) to {path}")
     return 0
 
 
 def cmd_import(args) -> int:
-    from .gallery import import_file
+    from .access.guarded import GuardedGallery
 
     settings = _settings(args)
-    with _gallery(args) as store:
-        r = import_file(store, args.file, settings.backbone)
+    with _guarded(args) as (principal, audit), _gallery(args) as store:
+        r = GuardedGallery(store, principal, audit, where="cli import").import_file(args.file, settings.backbone)
     print(f"imported {r.people_added} new people, merged {r.people_merged}; "
           f"{r.samples_added} samples added, {r.samples_skipped} skipped")
     return 0
@@ -237,7 +295,7 @@ def cmd_retrain(args) -> int:
     cfg = TrainConfig(min_images=args.min_images, seed=args.seed, identifier=args.identifier,
                       max_people=args.max_people, max_images=args.max_images,
                       verification=not args.no_verification, **_open_set_options(args))
-    report = retrain(_settings(args), cfg, deploy=not args.no_deploy)
+    report = _audited_training(args, "retrain", lambda: retrain(_settings(args), cfg, deploy=not args.no_deploy))
     _print_summary(report)
     g = report["gallery"]
     print(f"gallery folded in: {g['people']} people, {g['samples']} samples")
@@ -263,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--artifacts-dir", type=Path, help="trained model folder")
         sp.add_argument("--models-dir", type=Path, help="backbone weights folder")
         sp.add_argument("--min-face-size", type=int, help="smallest face to detect, pixels")
+        sp.add_argument("--data-dir", type=Path, help="folder of the gallery, accounts and audit trail "
+                                                      "(default: FACEREC_DATA_DIR)")
         if data:
             sp.add_argument("--lfw-dir", type=Path, help="LFW folder (default: FACEREC_LFW_DIR)")
             sp.add_argument("--lfw-protocol-dir", type=Path, help="folder with pairs.txt (default: beside the LFW folder)")
@@ -350,7 +410,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("retrain", help="train on LFW with the enrolled gallery folded into the model")
     common(sp, data=True)
-    sp.add_argument("--data-dir", type=Path, help="folder of the gallery (default: FACEREC_DATA_DIR)")
     sp.add_argument("--identifier", choices=["auto", "svm", "nn"], default="svm")
     sp.add_argument("--no-deploy", action="store_true", help="save as a new version without deploying it")
     sp.set_defaults(func=cmd_retrain)
@@ -364,7 +423,12 @@ def build_parser() -> argparse.ArgumentParser:
     mp = models.add_parser("use", help="deploy VERSION (also to roll back to an earlier one)")
     mp.add_argument("--artifacts-dir", type=Path, help="trained model folder")
     mp.add_argument("version")
+    mp.add_argument("--data-dir", type=Path, help="folder of the audit trail (default: FACEREC_DATA_DIR)")
     mp.set_defaults(func=cmd_models_use)
+
+    from .access.commands import register
+
+    register(sub)
     return p
 
 

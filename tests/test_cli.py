@@ -3,8 +3,18 @@ import json
 
 import pytest
 
+from facerec_core.access import AccessStore, AuditLog, cli_principal
 from facerec_core.cli import main
+from facerec_core.gallery import gallery_path
 from tests.conftest import lfw_photo
+
+
+def audit_events(settings, **filters):
+    """The audit trail of the gallery file the CLI wrote to, newest first."""
+    with AccessStore(gallery_path(settings)) as store:
+        log = AuditLog(store)
+        assert log.verify().ok
+        return log.events(**filters)
 
 
 @pytest.fixture()
@@ -27,6 +37,11 @@ def test_predict_prints_json(cli_env, capsys, held_out_photo, tmp_path):
     face = out[0]["faces"][0]
     assert face["identity"] == name and set(face) >= {"box", "det_score", "confidence", "matches", "landmarks"}
     assert "not an image" in out[1]["error"]
+    decision = audit_events(cli_env, action="identify", limit=1)[0]  # every decision is audited
+    assert (decision.actor, decision.source, decision.where, decision.target) == \
+           (cli_principal().name, "cli", "cli predict", name)
+    assert decision.detail == {"answer": name, "score": round(face["confidence"], 4), "image": path.name, "face": 1,
+                               "threshold": decision.detail["threshold"]}
 
 
 def test_predict_all_bad_fails(cli_env, capsys, tmp_path):
@@ -39,6 +54,10 @@ def test_verify(cli_env, capsys, lfw_dir):
     assert main(["verify", str(lfw_photo(lfw_dir, "Colin_Powell", 1)), str(lfw_photo(lfw_dir, "Tony_Blair", 1))]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["same"] is False and out["threshold"] > out["similarity"]
+    decision = audit_events(cli_env, action="verify", limit=1)[0]
+    assert (decision.target, decision.where, decision.detail["score"], decision.detail["preset"]) == \
+           ("different", "cli verify", round(out["similarity"], 4), out["preset"])
+    assert decision.detail["images"] == ["Colin_Powell_0001.jpg", "Tony_Blair_0001.jpg"]
 
 
 def test_missing_model_is_a_clear_error(cli_env, capsys, tmp_path, held_out_photo):
@@ -61,3 +80,27 @@ def test_predict_and_verify_honour_the_pixel_limit(cli_env, capsys, monkeypatch,
     assert "too large (250x250 = 62,500 pixels, limit 10,000)" in json.loads(capsys.readouterr().out)[0]["error"]
     assert main(["verify", photo, str(lfw_photo(lfw_dir, "Tony_Blair", 1))]) == 2
     assert "limit 10,000" in capsys.readouterr().err
+
+
+def test_enroll_forget_train_and_deploy_are_audited(cli_env, capsys, lfw_dir, tmp_path, monkeypatch):
+    settings = cli_env.replace(data_dir=tmp_path / "data", artifacts_dir=tmp_path / "artifacts")
+    monkeypatch.setenv("FACEREC_DATA_DIR", str(settings.data_dir))
+    photos = [str(lfw_photo(lfw_dir, "Jacques_Chirac", i)) for i in (1, 2)]
+    assert main(["enroll", "Jacques Chirac", *photos]) == 0
+    assert main(["forget", "jacques chirac"]) == 0
+    assert main(["train", "--artifacts-dir", str(settings.artifacts_dir), "--lfw-dir", str(lfw_dir), "--max-people",
+                 "4", "--max-images", "10", "--max-unknowns", "10", "--no-verification", "--workers", "1",
+                 "--no-deploy"]) == 0
+    version = capsys.readouterr().out.split("saved as version ")[1].split(",")[0]
+    assert main(["models", "use", "--artifacts-dir", str(settings.artifacts_dir), version]) == 0
+    assert main(["models", "use", "--artifacts-dir", str(settings.artifacts_dir), "no-such-version"]) == 2
+    events = [(e.action, e.outcome, e.target, e.where) for e in reversed(audit_events(settings))]
+    assert events == [("enroll", "ok", "Jacques Chirac", "cli enroll"),
+                      ("delete_person", "ok", "Jacques Chirac", "cli forget"),
+                      ("train", "authorized", "train", "cli train"), ("train", "ok", version, "cli train"),
+                      ("deploy_model", "authorized", version, "cli models use"),
+                      ("deploy_model", "ok", version, "cli models use"),
+                      ("deploy_model", "authorized", "no-such-version", "cli models use"),
+                      ("deploy_model", "failed", "no-such-version", "cli models use")]
+    enrolled = audit_events(settings, action="enroll")[0].detail
+    assert (enrolled["added"], enrolled["refused"]) == (2, 0)

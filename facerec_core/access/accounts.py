@@ -292,7 +292,8 @@ class Accounts:
     def sign_in(self, name: str, password: str, *, client: str = "", where: str = "sign-in") -> SignedIn:
         """A session for ``name`` if ``password`` is right and the name is neither locked nor
         waiting out a delay; otherwise :class:`SignInError` (see the module docstring)."""
-        typed = re.sub(r"\s+", " ", str(name)).strip()[:MAX_NAME_LENGTH]
+        typed = "".join(c for c in re.sub(r"\s+", " ", str(name)).strip()
+                        if unicodedata.category(c) not in ("Cc", "Cf"))[:MAX_NAME_LENGTH]
         key = account_key(typed)
         now = self._now()
         detail = {"client": str(client)[:100]} if client else {}

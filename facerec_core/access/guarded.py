@@ -19,9 +19,8 @@ import os
 from typing import Any, Callable, Iterable, Literal, Mapping, TypeVar
 
 from ..errors import FacerecError
-from ..gallery import enroll as _enroll
-from ..gallery import transfer as _transfer
-from ..gallery.enroll import EnrollmentPlan, EnrollmentReport, FacePipeline
+from ..gallery.enroll import EnrollmentPlan, EnrollmentReport, FacePipeline, enroll, store_plan
+from ..gallery.transfer import export_bytes, export_file, import_data, import_file
 from ..gallery.records import ImportReport, Person
 from ..gallery.store import GalleryStore
 from .audit import AuditLog
@@ -70,13 +69,13 @@ class GuardedGallery:
 
     def store_plan(self, plan: EnrollmentPlan, **kw: Any) -> EnrollmentReport:
         """Store a checked enrollment (ENROLL): :func:`facerec_core.gallery.store_plan`."""
-        return self._do(Action.ENROLL, plan.name, lambda: _enroll.store_plan(self.store, plan, **kw), self._enrolled,
+        return self._do(Action.ENROLL, plan.name, lambda: store_plan(self.store, plan, **kw), self._enrolled,
                         target_of=lambda r: r.name)
 
     def enroll_photos(self, recognizer: FacePipeline, name: str, photos: Iterable[Any], **kw: Any) -> EnrollmentReport:
         """Check and store photos at once (ENROLL): :func:`facerec_core.gallery.enroll`. The
         guard runs before any photo is read or embedded."""
-        return self._do(Action.ENROLL, str(name), lambda: _enroll.enroll(self.store, recognizer, name, photos, **kw),
+        return self._do(Action.ENROLL, str(name), lambda: enroll(self.store, recognizer, name, photos, **kw),
                         self._enrolled, target_of=lambda r: r.name)
 
     def rename_person(self, key: str | int, new_name: str) -> Person:
@@ -104,12 +103,12 @@ class GuardedGallery:
 
     def export_bytes(self, backbone: str) -> bytes:
         """EXPORT every embedding of ``backbone`` (biometric data) as the v1 JSON format."""
-        return self._do(Action.EXPORT, backbone, lambda: _transfer.export_bytes(self.store, backbone),
+        return self._do(Action.EXPORT, backbone, lambda: export_bytes(self.store, backbone),
                         lambda raw: {"bytes": len(raw), "people": len(self.store.people())})
 
     def export_file(self, path: str | os.PathLike, backbone: str) -> "os.PathLike":
         """EXPORT to a file (0600): :func:`facerec_core.gallery.export_file` (for the CLI)."""
-        return self._do(Action.EXPORT, backbone, lambda: _transfer.export_file(self.store, path, backbone),
+        return self._do(Action.EXPORT, backbone, lambda: export_file(self.store, path, backbone),
                         lambda p: {"file": os.path.basename(str(p)), "people": len(self.store.people())})
 
     @staticmethod
@@ -119,12 +118,12 @@ class GuardedGallery:
 
     def import_data(self, data: bytes | str | dict, backbone: str) -> ImportReport:
         """IMPORT an export (merged by name; refused whole when any entry is bad)."""
-        return self._do(Action.IMPORT, backbone, lambda: _transfer.import_data(self.store, data, backbone),
+        return self._do(Action.IMPORT, backbone, lambda: import_data(self.store, data, backbone),
                         self._imported)
 
     def import_file(self, path: str | os.PathLike, backbone: str) -> ImportReport:
         """IMPORT from a file (for the CLI)."""
-        return self._do(Action.IMPORT, backbone, lambda: _transfer.import_file(self.store, path, backbone),
+        return self._do(Action.IMPORT, backbone, lambda: import_file(self.store, path, backbone),
                         self._imported, before={"file": os.path.basename(str(path))})
 
 

@@ -116,7 +116,7 @@ GUARDS: dict[Action, str] = {
     Action.RECOGNIZE: "Recognize page; `predict`",
     Action.VERIFY: "Verify page; `verify`",
     Action.LIVE_WEBCAM: "Live Webcam page",
-    Action.VIEW_HISTORY: "decision history",
+    Action.VIEW_HISTORY: "decision history (the trail's identify/verify rows; no page of its own yet)",
     Action.VIEW_GALLERY: "Gallery page; `people`",
     Action.ENROLL: "Gallery page (enroll, add photos); `enroll`",
     Action.RENAME: "Gallery page (rename)",
@@ -128,7 +128,7 @@ GUARDS: dict[Action, str] = {
     Action.TRAIN: "Home page (train); `train`",
     Action.RETRAIN: "Gallery page (retrain now); `retrain`",
     Action.DEPLOY_MODEL: "Home page (deploy version); `models use`",
-    Action.CHANGE_THRESHOLDS: "threshold settings (Recognize/Verify custom threshold saved for everyone)",
+    Action.CHANGE_THRESHOLDS: "Recognize, Verify and Live Webcam pages (a custom threshold)",
     Action.MANAGE_USERS: "Accounts page; `user add/list/remove/passwd/unlock/role`",
     Action.VIEW_AUDIT: "Audit page; `audit list`, `audit verify`",
 }
