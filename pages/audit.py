@@ -50,7 +50,7 @@ except FacerecError as exc:
     st.stop()
 
 today = dt.datetime.now(dt.timezone.utc).date()
-cols = st.columns(4)
+cols = st.columns([1, 1, 1, 1.5])
 actors = sorted({e.actor for e in recent}, key=str.casefold)
 actions = sorted({e.action for e in recent} | {a.value for a in Action})
 outcomes = sorted({e.outcome for e in recent} | {"ok", "denied", "failed"})
@@ -82,7 +82,7 @@ st.dataframe(_rows(events), hide_index=True, key="audit_table", column_config={
     "detail": st.column_config.TextColumn("detail", help="Scores, thresholds, counts: never faces or embeddings"),
 })
 left, right = st.columns(2)
-left.download_button("Download as CSV", data=audit.to_csv(events), file_name=f"audit-{today.isoformat()}.csv",
+left.download_button("Download the trail (CSV)", data=audit.to_csv(events), file_name=f"audit-{today.isoformat()}.csv",
                      mime="text/csv", key="audit_csv", icon=":material/download:", disabled=not events,
                      on_click=_downloaded, args=(page.settings, len(events), shown))
 if right.button("Verify the chain", key="audit_verify", icon=":material/verified:"):

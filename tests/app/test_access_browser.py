@@ -127,7 +127,7 @@ def test_each_role_opens_what_it_may_and_is_refused_the_rest(empty_env, lfw_dir,
         page.get_by_text("The chain is intact").wait_for(state="visible")
         _settle(page)
         _no_exception(page)
-        assert page.get_by_role("button", name="Download as CSV").is_enabled()
+        assert page.get_by_role("button", name="Download the trail (CSV)").is_enabled()
         page.screenshot(path=str(shots / "audit.png"), full_page=True)
 
 
