@@ -228,7 +228,9 @@ def fill_sign_in(page, name: str, password: str) -> None:
 
 def goto_signed_in(page, url: str, role: str = "admin", settings: Settings | None = None) -> None:
     """Open ``url`` in a fresh browser session (a reload starts one) and sign in as ``role``; the
-    page asked for is shown once signed in."""
+    page asked for is shown once signed in. The account is made first: with no account at all the
+    page would ask for the first administrator instead."""
+    ensure_account(role, settings)
     page.goto(url)
     page.get_by_role("button", name="Sign in").wait_for(state="visible")
     sign_in_browser(page, role, settings)
