@@ -82,20 +82,23 @@ def test_predict_and_verify_honour_the_pixel_limit(cli_env, capsys, monkeypatch,
     assert "limit 10,000" in capsys.readouterr().err
 
 
-def test_enroll_forget_train_and_deploy_are_audited(cli_env, capsys, lfw_dir, tmp_path, monkeypatch):
+def test_enroll_retrain_forget_train_and_deploy_are_audited(cli_env, capsys, lfw_dir, tmp_path, monkeypatch):
     settings = cli_env.replace(data_dir=tmp_path / "data", artifacts_dir=tmp_path / "artifacts")
     monkeypatch.setenv("FACEREC_DATA_DIR", str(settings.data_dir))
     photos = [str(lfw_photo(lfw_dir, "Jacques_Chirac", i)) for i in (1, 2)]
+    small = ["--artifacts-dir", str(settings.artifacts_dir), "--lfw-dir", str(lfw_dir), "--max-people", "4",
+             "--max-images", "10", "--max-unknowns", "10", "--no-verification", "--workers", "1", "--no-deploy"]
     assert main(["enroll", "Jacques Chirac", *photos]) == 0
+    assert main(["retrain", *small, "--identifier", "nn"]) == 0
+    retrained = capsys.readouterr().out.split("saved as version ")[1].split(",")[0]
     assert main(["forget", "jacques chirac"]) == 0
-    assert main(["train", "--artifacts-dir", str(settings.artifacts_dir), "--lfw-dir", str(lfw_dir), "--max-people",
-                 "4", "--max-images", "10", "--max-unknowns", "10", "--no-verification", "--workers", "1",
-                 "--no-deploy"]) == 0
+    assert main(["train", *small]) == 0
     version = capsys.readouterr().out.split("saved as version ")[1].split(",")[0]
     assert main(["models", "use", "--artifacts-dir", str(settings.artifacts_dir), version]) == 0
     assert main(["models", "use", "--artifacts-dir", str(settings.artifacts_dir), "no-such-version"]) == 2
     events = [(e.action, e.outcome, e.target, e.where) for e in reversed(audit_events(settings))]
     assert events == [("enroll", "ok", "Jacques Chirac", "cli enroll"),
+                      ("retrain", "authorized", "retrain", "cli retrain"), ("retrain", "ok", retrained, "cli retrain"),
                       ("delete_person", "ok", "Jacques Chirac", "cli forget"),
                       ("train", "authorized", "train", "cli train"), ("train", "ok", version, "cli train"),
                       ("deploy_model", "authorized", version, "cli models use"),

@@ -238,3 +238,25 @@ def test_a_typed_name_is_recorded_as_plain_text(access, admin):
         access.accounts.sign_in("Ada\x1b[31m\u202e", "not the password")
     (event,) = access.audit.events(action="sign_in")
     assert (event.target, event.actor, event.outcome) == ("Ada[31m", "anonymous", "failed")
+
+
+def test_session_and_lockout_settings_come_from_the_environment(monkeypatch):
+    from facerec_core.settings import Settings
+
+    defaults = Settings()
+    assert (defaults.session_minutes, defaults.max_failed_sign_ins, defaults.lockout_minutes) == (60.0, 5, 15.0)
+    monkeypatch.setenv("FACEREC_SESSION_MINUTES", "0.5")
+    monkeypatch.setenv("FACEREC_MAX_FAILED_SIGN_INS", "3")
+    monkeypatch.setenv("FACEREC_LOCKOUT_MINUTES", "2")
+    settings = Settings.from_env()
+    assert (settings.session_minutes, settings.max_failed_sign_ins, settings.lockout_minutes) == (0.5, 3, 2.0)
+
+
+def test_a_short_session_setting_is_honoured(access, admin):
+    access.accounts.settings = access.settings.replace(session_minutes=0.5)
+    session = access.accounts.sign_in("Ada", PASSWORD)
+    access.clock.advance(seconds=29)
+    access.accounts.resume(session.token)
+    access.clock.advance(seconds=31)
+    with pytest.raises(SessionExpiredError, match="after 0.5 minutes"):
+        access.accounts.resume(session.token)

@@ -164,14 +164,22 @@ def test_many_threads_write_one_unbroken_chain(access):
     assert check.ok and check.rows == 200
 
 
-def test_a_second_process_log_shares_the_chain(access):
-    from facerec_core.access import AccessStore
+def test_other_processes_write_the_same_chain(access):
+    """The CLI beside the dashboard: two processes and this one append at the same time."""
+    import subprocess
+    import sys
+    from pathlib import Path
 
-    _fill(access.audit, 2)
-    with AccessStore(access.path) as other:  # the CLI beside the dashboard
-        AuditLog(other).record(cli_principal(), "forget", target="Alan Turing")
-    _fill(access.audit, 2)
-    assert access.audit.verify().ok and access.audit.count() == 5
+    script = ("import sys; from facerec_core.access import AccessStore, AuditLog, cli_principal\n"
+              "with AccessStore(sys.argv[1]) as store:\n"
+              "    log = AuditLog(store)\n"
+              "    for i in range(40): log.record(cli_principal(), 'forget', target=f'p{i}', where='cli forget')\n")
+    root = Path(__file__).resolve().parent.parent.parent
+    children = [subprocess.Popen([sys.executable, "-c", script, str(access.path)], cwd=root) for _ in range(2)]
+    _fill(access.audit, 40)
+    assert [c.wait(timeout=120) for c in children] == [0, 0]
+    assert access.audit.verify().ok and access.audit.count() == 120
+    assert len(access.audit.events(action="forget", limit=200)) == 80
 
 
 def test_a_garbage_file_is_refused(tmp_path):
