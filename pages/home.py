@@ -155,11 +155,15 @@ if manifest:
                    f"dashboard uses {plain(settings.backbone)} (FACEREC_BACKBONE), so faces will not be named: "
                    "retrain, or restart with the model's backbone.", icon=":material/warning:")
     st.markdown("**What next**")
-    links = st.columns(4)
-    links[0].page_link("pages/recognize.py", label="Recognize faces in photos", icon=":material/photo_camera:")
-    links[1].page_link("pages/verify.py", label="Compare two photos", icon=":material/compare:")
-    links[2].page_link("pages/model_metrics.py", label="How good is it?", icon=":material/monitoring:")
-    links[3].page_link("pages/dataset_explorer.py", label="Explore the data", icon=":material/dataset:")
+    # Only the pages this role may open (each page's guard refuses the others anyway).
+    offered = [(page, label, icon) for page, label, icon, action in (
+        ("pages/recognize.py", "Recognize faces in photos", ":material/photo_camera:", Action.RECOGNIZE),
+        ("pages/verify.py", "Compare two photos", ":material/compare:", Action.VERIFY),
+        ("pages/model_metrics.py", "How good is it?", ":material/monitoring:", Action.VIEW_METRICS),
+        ("pages/dataset_explorer.py", "Explore the data", ":material/dataset:", Action.VIEW_DATASET),
+    ) if may(principal, action)]
+    for column, (page, label, icon) in zip(st.columns(4), offered):
+        column.page_link(page, label=label, icon=icon)
 elif unreadable:
     st.warning(f"The trained model cannot be used: {plain(unreadable)}. Train a new one below.",
                icon=":material/warning:")
