@@ -153,9 +153,9 @@ def _start_session(access: Access, name: str, password: str) -> None:
 
 def sign_in_form(access: Access) -> None:
     """Name and password; one message for a wrong name or password, the core's for a lock."""
-    st.title("Sign in")
     _, middle, _ = st.columns([1, 2, 1])
     with middle:
+        st.title("Sign in")
         _sign_in_body(access)
 
 
@@ -188,9 +188,9 @@ def _sign_in_body(access: Access) -> None:
 def first_admin_form(access: Access) -> None:
     """No account exists yet: a client on this machine creates the first administrator; anyone
     else is told how to do it on the server."""
-    st.title("Create the first administrator")
     _, middle, _ = st.columns([1, 2, 1])
     with middle:
+        st.title("Create the first administrator")
         _first_admin_body(access)
 
 
