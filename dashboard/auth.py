@@ -23,7 +23,7 @@ from dashboard.plain import code, plain
 from facerec_core.access import (REQUIRED_ROLE, AccessStore, Accounts, Action, AuditLog, Principal, access_path,
                                  allowed, require)
 from facerec_core.access.passwords import MIN_PASSWORD_LENGTH
-from facerec_core.errors import AccessError, AccountError, FacerecError, NotAllowedError, SessionExpiredError
+from facerec_core.errors import AccessError, FacerecError, NotAllowedError, SessionExpiredError
 from facerec_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -313,4 +313,4 @@ def _resume_sso() -> None:
 
 __all__ = ["Access", "TOKEN_KEY", "EXPIRED", "SIGNED_OUT", "get_access", "session_principal", "principal_now",
            "require_sign_in", "sign_in_form", "first_admin_form", "sidebar", "guard_page", "check", "may",
-           "is_loopback", "client_address", "refusal", "sso_configured", "AccountError"]
+           "is_loopback", "client_address", "refusal", "sso_configured"]
