@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Mapping
 from typing import Any, Callable
 
@@ -18,6 +19,7 @@ import streamlit as st
 from dashboard.plain import plain
 from facerec_core.faces import UNKNOWN, display_name
 from facerec_core.video import InView, LiveProcessor
+from facerec_core.video.tracking import FrameResult
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +108,51 @@ def recently_seen_lines(recently_seen: dict[str, float]) -> list[str]:
     return [f"- {plain(display_name(name))} ({age:.0f} s ago)" for name, age in recently_seen.items()]
 
 
-def make_video_callback(live: LiveProcessor) -> Callable:
-    """``video_frame_callback`` for ``webrtc_streamer``: frame → annotated frame. No ``st.*``."""
+RecordFn = Callable[[str, "float | None", dict[str, Any]], None]
+
+
+class TrackDecisions:
+    """The audit trail of a live stream: each tracked face's decision (a name or "unknown") is
+    recorded once, when the track is first named and again only when its answer changes; never
+    per frame, never an embedding.
+
+    ``record(answer, score, detail)`` writes one decision (the page binds it to the signed-in
+    principal on every run). :meth:`observe` is called by the video callback with the newest
+    recognition result; a result already seen is skipped at once, so it costs nothing per frame.
+    """
+
+    def __init__(self, record: RecordFn | None = None) -> None:
+        self.record = record
+        self._lock = threading.Lock()
+        self._last_index: int | None = None
+        self._decided: dict[int, str] = {}
+        self.recorded = 0
+
+    def observe(self, result: FrameResult | None) -> None:
+        if result is None:
+            return
+        with self._lock:
+            if result.index == self._last_index:
+                return
+            self._last_index = result.index
+            decided: dict[int, str] = {}
+            for track, face in zip(result.track_ids, result.faces):
+                if face.identity is None:  # no model and no gallery: no decision was made
+                    continue
+                decided[track] = face.identity
+                if self._decided.get(track) != face.identity and self.record is not None:
+                    try:
+                        self.record(face.identity, face.confidence,
+                                    {"track": int(track), "previous": self._decided.get(track)})
+                        self.recorded += 1
+                    except Exception as exc:  # never break the stream; the log says it happened
+                        log.warning("live webcam: a decision could not be audited (%s)", type(exc).__name__)
+            self._decided = decided  # tracks that left are forgotten (a new track is a new face)
+
+
+def make_video_callback(live: LiveProcessor, decisions: TrackDecisions | None = None) -> Callable:
+    """``video_frame_callback`` for ``webrtc_streamer``: frame → annotated frame, and each track's
+    decision to ``decisions`` when it is new or changed. No ``st.*``."""
     import av
 
     def callback(frame: "av.VideoFrame") -> "av.VideoFrame":
@@ -117,6 +162,8 @@ def make_video_callback(live: LiveProcessor) -> Callable:
         except Exception:  # never break the stream: show the raw frame
             log.exception("live webcam: could not process a frame")
             shown = image
+        if decisions is not None:
+            decisions.observe(live.latest())
         return av.VideoFrame.from_ndarray(shown, format="rgb24")
 
     return callback

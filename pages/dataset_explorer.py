@@ -9,6 +9,7 @@ from dashboard import charts
 from dashboard.data import lfw_people
 from dashboard.page import page_preamble
 from dashboard.plain import plain
+from facerec_core.access import Action
 from facerec_core.embeddings import extract_embeddings
 from facerec_core.errors import DatasetError, FacerecError
 from facerec_core.faces import display_name
@@ -87,7 +88,7 @@ def embedding_frame(coords: np.ndarray, paths: list[str], labels: list[str], sta
 settings = page_preamble(
     "Dataset Explorer",
     "Labeled Faces in the Wild (LFW): who is in it, how unevenly, and how the model sees them.",
-    needs_recognizer=False).settings
+    action=Action.VIEW_DATASET, needs_recognizer=False).settings
 
 if settings.lfw_dir is None:
     st.info("No LFW folder is configured. Set `FACEREC_LFW_DIR` to a folder in the LFW layout "

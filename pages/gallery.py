@@ -1,7 +1,9 @@
 """Gallery: enroll your own people from photos or webcam snapshots; they are recognized at once.
 
 Also manages them, exports/imports the gallery and folds it into the model ("retrain").
-Everything that touches data goes through :mod:`facerec_core.gallery`; this page only lays out
+Everything that touches data goes through :mod:`facerec_core.gallery`, and every change through
+:class:`facerec_core.access.GuardedGallery` (the core's guard and audit trail, with the principal
+signed in at the moment of the click); this page only lays out
 widgets and keeps per-session state (collected snapshots, the checked enrollment awaiting
 confirmation, pending confirmations, the open panels, messages).
 The store is one per process (``st.cache_resource``), shared by every session: it is thread-safe,
@@ -17,12 +19,15 @@ from typing import Any
 
 import streamlit as st
 
+from dashboard.auth import TOKEN_KEY, get_access, principal_now
 from dashboard.page import page_preamble
 from dashboard.plain import plain
 from dashboard.training_job import TrainingJob, after_training, get_training_job
-from facerec_core.errors import FacerecError
+from facerec_core.access import Action, Principal
+from facerec_core.access.guarded import GuardedGallery, authorize_training
+from facerec_core.errors import FacerecError, NotAllowedError, SessionExpiredError
 from facerec_core.gallery import (EnrollmentPlan, EnrollmentReport, GalleryStore, Person, PhotoCheck, Sample,
-                                  check_photos, export_bytes, gallery_path, import_data, store_plan, thumbnail_problem)
+                                  check_photos, gallery_path, thumbnail_problem)
 from facerec_core.gallery.checks import MAX_NAME_LENGTH, MAX_NOTES_LENGTH
 from facerec_core.images import SUPPORTED_UPLOAD_TYPES
 from facerec_core.recognizer import Recognizer
@@ -30,6 +35,7 @@ from facerec_core.settings import Settings
 from facerec_core.training import TrainConfig
 
 NEW_PERSON = "New person…"
+WHERE = "Gallery page"
 MAX_PEOPLE_SHOWN = 50
 MAX_PROBLEMS_SHOWN = 10
 _FLASH = "gallery_flash"
@@ -59,7 +65,7 @@ def plain_file(name: str) -> str:
 # ---- calls into facerec_core.gallery ----------------------------------------------------------
 # Opening the store, enrolling, the callbacks that change the store and the retrain job are all
 # here, so that a change of the gallery library's API is made in one place. The sections below
-# only read through the store: people(), samples() and export_bytes(store).
+# only read through the store: people() and samples(); every change goes through guarded(store).
 
 
 @st.cache_resource(show_spinner=False)
@@ -89,9 +95,23 @@ def check_enrollment(store: GalleryStore, recognizer: Recognizer, name: str, pho
     return check_photos(store, recognizer, name, photos, notes=notes or None)
 
 
+def guarded(store: GalleryStore) -> GuardedGallery:
+    """The store behind the core's guard, for the principal signed in now (a callback runs before
+    the page, so a principal from an earlier run is never used)."""
+    principal, access = principal_now(Settings.from_env())
+    if principal is None or access is None:
+        raise SessionExpiredError("you are not signed in any more: sign in again")
+    return GuardedGallery(store, principal, access.audit, where=WHERE)
+
+
+def _message(exc: FacerecError) -> str:
+    """A refusal as Markdown: the core's message as plain text, "not allowed" first when it is one."""
+    return f"not allowed: {plain(exc)}" if isinstance(exc, NotAllowedError) else plain(exc)
+
+
 def store_enrollment(store: GalleryStore, plan: EnrollmentPlan) -> EnrollmentReport:
-    """Store what the person confirmed: exactly the faces of ``plan``."""
-    return store_plan(store, plan)
+    """Store what the person confirmed: exactly the faces of ``plan`` (ENROLL, audited)."""
+    return guarded(store).store_plan(plan)
 
 
 def _keep_open(person_id: int) -> None:
@@ -111,38 +131,38 @@ def _panel_toggled(key: str, person_id: int) -> None:
 def _delete_sample(store: GalleryStore, person_id: int, sample_id: int, source: str) -> None:
     _keep_open(person_id)
     try:
-        store.delete_sample(sample_id)
+        guarded(store).delete_sample(sample_id)
         flash("success", f"Deleted the sample {plain_file(source)}.")
     except FacerecError as exc:
-        flash("error", plain(exc))
+        flash("error", _message(exc))
 
 
 def _rename(store: GalleryStore, person_id: int, key: str) -> None:
     _keep_open(person_id)
     try:
-        person = store.rename_person(person_id, st.session_state.get(key, ""))
+        person = guarded(store).rename_person(person_id, st.session_state.get(key, ""))
         flash("success", f"Renamed to {plain(person.name)}.")
     except FacerecError as exc:
-        flash("error", plain(exc))
+        flash("error", _message(exc))
 
 
 def _save_notes(store: GalleryStore, person_id: int, key: str) -> None:
     _keep_open(person_id)
     try:
-        store.set_notes(person_id, st.session_state.get(key, ""))
+        guarded(store).set_notes(person_id, st.session_state.get(key, ""))
         flash("success", "Notes saved.")
     except FacerecError as exc:
-        flash("error", plain(exc))
+        flash("error", _message(exc))
 
 
 def _delete_person(store: GalleryStore, person_id: int, name: str) -> None:
     st.session_state.pop(_CONFIRM, None)
     st.session_state.setdefault(_OPEN, set()).discard(person_id)
     try:
-        removed = store.delete_person(person_id)
+        removed = guarded(store).delete_person(person_id)
         flash("success", f"Forgot {plain(name)} and {removed} sample(s).")
     except FacerecError as exc:
-        flash("error", plain(exc))
+        flash("error", _message(exc))
 
 
 def _import(store: GalleryStore, backbone: str, key: str) -> None:
@@ -151,19 +171,25 @@ def _import(store: GalleryStore, backbone: str, key: str) -> None:
         flash("warning", "Choose a gallery export (.json) first.")
         return
     try:
-        r = import_data(store, upload.getvalue(), backbone)
+        r = guarded(store).import_data(upload.getvalue(), backbone)
         flash("success", f"Imported {r.people_added} new people and merged {r.people_merged}: "
                          f"{r.samples_added} samples added, {r.samples_skipped} skipped.")
     except FacerecError as exc:
-        flash("error", f"Import refused: {plain(exc)}")
+        flash("error", f"Import refused: {_message(exc)}")
 
 
-def _export(store: GalleryStore, backbone: str) -> bytes:
-    """The export, made when Download is pressed. A refused export (e.g. a gallery too large for
-    one file) downloads as a small JSON document saying why, rather than a server traceback and
-    Streamlit's "Failed to generate file"; importing it is refused as "not a gallery export"."""
+def _export(store: GalleryStore, backbone: str, token: object) -> bytes:
+    """The export, made when Download is pressed (EXPORT, audited; the session's token is resumed
+    then, so a role changed or a session ended since the page was drawn applies). A refused export
+    (not allowed, or a gallery too large for one file) downloads as a small JSON document saying
+    why, rather than a server traceback and Streamlit's "Failed to generate file"; importing it is
+    refused as "not a gallery export"."""
     try:
-        return export_bytes(store, backbone)
+        services = get_access(Settings.from_env())
+        if services is None or not isinstance(token, str):
+            raise SessionExpiredError("you are not signed in any more: sign in again")
+        principal: Principal = services.accounts.resume(token)
+        return GuardedGallery(store, principal, services.audit, where=WHERE).export_bytes(backbone)
     except FacerecError as exc:
         log.warning("gallery page: export refused: %s", exc)
         return json.dumps({"error": f"the gallery was not exported: {exc}"}, indent=1).encode("utf-8")
@@ -347,7 +373,7 @@ def confirm_section(store: GalleryStore, plan: EnrollmentPlan, snapshots: dict[s
         try:
             report = store_enrollment(store, plan)
         except FacerecError as exc:
-            st.error(plain(exc))
+            st.error(_message(exc))
             return
         st.session_state[_REPORT] = report
         if report.added or report.duplicates:  # start fresh; keep refused uploads so they can be fixed
@@ -448,7 +474,8 @@ def export_import_section(store: GalleryStore, backbone: str) -> None:
                "It can only be imported with the same backbone.")
     left, right = st.columns(2)
     empty = not store.people()
-    left.download_button("Export gallery (JSON)", data=lambda: _export(store, backbone),
+    token = st.session_state.get(TOKEN_KEY)
+    left.download_button("Export gallery (JSON)", data=lambda: _export(store, backbone, token),
                          file_name=f"gallery-{backbone}.json", mime="application/json", key="gallery_export",
                          icon=":material/download:", on_click="ignore", disabled=empty,
                          help="Nothing to export: nobody is enrolled yet." if empty else None)
@@ -473,6 +500,14 @@ def retrain_section(settings: Settings) -> None:
         status = job.status()
         busy = status.active or get_training_job().status().active
         if st.button("Retrain now", key="gallery_retrain", disabled=busy, icon=":material/model_training:"):
+            principal, access = principal_now(settings)
+            try:  # RETRAIN, checked and audited by the core when pressed
+                if principal is None or access is None:
+                    raise SessionExpiredError("you are not signed in any more: sign in again")
+                authorize_training(principal, access.audit, kind="retrain", where=WHERE)
+            except FacerecError as exc:
+                st.error(f"not allowed: {plain(exc)}")
+                return
             job.start(settings, TrainConfig(identifier="svm"))
             st.rerun()
         if status.active:
@@ -493,7 +528,8 @@ page = page_preamble(
     "Gallery",
     lambda settings: "People enrolled here are named on the Recognize and Live Webcam pages from the moment they "
                      "are added, next to the people the trained model knows. The gallery lives in "
-                     f"{plain(settings.data_dir)} and survives restarts.")
+                     f"{plain(settings.data_dir)} and survives restarts.",
+    action=Action.VIEW_GALLERY)
 settings, recognizer = page.settings, page.recognizer
 store = get_gallery(settings)
 if store is None:

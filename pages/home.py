@@ -8,12 +8,15 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.data import artifacts_fingerprint, lfw_people, model_report
+from dashboard.auth import check, may, principal_now
 from dashboard.page import page_preamble
 from dashboard.plain import code, plain
 from dashboard.training_job import (CANCELLED, CANCELLING, DONE, FAILED, TrainingStatus, after_training,
                                     get_training_job)
+from facerec_core.access import REQUIRED_ROLE, Action
+from facerec_core.access.guarded import authorize_deploy, authorize_training
 from facerec_core.artifacts import read_manifest
-from facerec_core.errors import ArtifactError, DatasetError
+from facerec_core.errors import AccessError, ArtifactError, DatasetError
 from facerec_core.model_compare import TRAINING_DATA_CAVEAT, compare, user_figures
 from facerec_core.settings import Settings
 from facerec_core.training import TrainConfig
@@ -80,7 +83,16 @@ def _count(value) -> str:
 
 
 # ---- the page ---------------------------------------------------------------------------------
-settings = page_preamble("facerec", needs_recognizer=False).settings
+WHERE = "Home page"
+home = page_preamble("facerec", action=Action.VIEW_HOME, page="Home", needs_recognizer=False)
+settings, principal, access = home.settings, home.principal, home.access
+may_train, may_deploy = may(principal, Action.TRAIN), may(principal, Action.DEPLOY_MODEL)
+
+
+def _needs(action: Action) -> str:
+    return f"needs the {REQUIRED_ROLE[action].value} role; you are {principal.role.value}"
+
+
 job = get_training_job()
 st.markdown(
     "Offline face recognition: every face in a photo is **detected** (MTCNN), **embedded** "
@@ -143,11 +155,15 @@ if manifest:
                    f"dashboard uses {plain(settings.backbone)} (FACEREC_BACKBONE), so faces will not be named: "
                    "retrain, or restart with the model's backbone.", icon=":material/warning:")
     st.markdown("**What next**")
-    links = st.columns(4)
-    links[0].page_link("pages/recognize.py", label="Recognize faces in photos", icon=":material/photo_camera:")
-    links[1].page_link("pages/verify.py", label="Compare two photos", icon=":material/compare:")
-    links[2].page_link("pages/model_metrics.py", label="How good is it?", icon=":material/monitoring:")
-    links[3].page_link("pages/dataset_explorer.py", label="Explore the data", icon=":material/dataset:")
+    # Only the pages this role may open (each page's guard refuses the others anyway).
+    offered = [(page, label, icon) for page, label, icon, action in (
+        ("pages/recognize.py", "Recognize faces in photos", ":material/photo_camera:", Action.RECOGNIZE),
+        ("pages/verify.py", "Compare two photos", ":material/compare:", Action.VERIFY),
+        ("pages/model_metrics.py", "How good is it?", ":material/monitoring:", Action.VIEW_METRICS),
+        ("pages/dataset_explorer.py", "Explore the data", ":material/dataset:", Action.VIEW_DATASET),
+    ) if may(principal, action)]
+    for column, (page, label, icon) in zip(st.columns(4), offered):
+        column.page_link(page, label=label, icon=icon)
 elif unreadable:
     st.warning(f"The trained model cannot be used: {plain(unreadable)}. Train a new one below.",
                icon=":material/warning:")
@@ -213,9 +229,14 @@ def _render_status(status: TrainingStatus) -> None:
 
 
 def _deploy(version: str) -> None:
+    # A callback runs before the page: the principal is the one signed in now, checked by the core.
+    who, services = principal_now(settings)
     try:
+        if who is None or services is None:
+            raise AccessError("you are not signed in any more: sign in again")
+        authorize_deploy(who, services.audit, version=version, where=WHERE)
         use_version(settings.artifacts_dir, version)
-    except ArtifactError as exc:
+    except (AccessError, ArtifactError) as exc:
         st.session_state["deploy_error"] = str(exc)
         return
     after_training({})
@@ -267,8 +288,18 @@ def _versions_panel(candidate: str | None) -> None:
         for note in notes:
             st.warning(plain(note), icon=":material/compare_arrows:")
         st.button(f"Deploy version {chosen}", type="primary", icon=":material/rocket_launch:",
-                  on_click=_deploy, args=(chosen,), key="deploy_version",
-                  help="Replaces the deployed model for every session; the current one stays here to roll back to")
+                  on_click=_deploy, args=(chosen,), key="deploy_version", disabled=not may_deploy,
+                  help="Replaces the deployed model for every session; the current one stays here to roll back to"
+                       if may_deploy else f"Deploying {_needs(Action.DEPLOY_MODEL)}")
+
+
+def _cancel() -> None:
+    who, services = principal_now(settings)
+    problem = check(who, services, Action.TRAIN, target="cancel training", where=WHERE)
+    if problem is None:
+        job.cancel()
+    else:
+        st.session_state["train_refused"] = problem
 
 
 @st.fragment(run_every=1.0)
@@ -277,12 +308,14 @@ def _progress_panel() -> None:
     status = job.status()
     _render_status(status)
     if status.active:
-        st.button("Cancel training", icon=":material/stop:", on_click=job.cancel,
-                  disabled=status.state == CANCELLING)
+        st.button("Cancel training", icon=":material/stop:", on_click=_cancel,
+                  disabled=status.state == CANCELLING or not may_train)
     else:
         st.rerun(scope="app")  # the run ended: redraw the model summary above
 
 
+if st.session_state.get("train_refused"):
+    st.error(st.session_state.pop("train_refused"))  # made by dashboard.auth.check: names are plain text
 status = job.status()
 if not status.active and status.run_id and st.session_state.get("training_seen") != status.run_id:
     # A run just ended: say how it went, once per session.
@@ -327,7 +360,14 @@ with panel:
         images = sum(min(c, max_images) if max_images else c for c in kept)
         st.caption(f"These options keep {len(kept):,} people and {images:,} images"
                    + (f", and test {strangers:,} strangers." if strangers else "."))
-        if st.button("Train", type="primary", icon=":material/model_training:"):
+        if not may_train:
+            st.caption(f"Training {_needs(Action.TRAIN)}.")
+        if st.button("Train", type="primary", icon=":material/model_training:", disabled=not may_train):
+            try:  # checked when pressed, not only by the disabled button
+                authorize_training(principal, access.audit, kind="train", where=WHERE)
+            except AccessError as exc:
+                st.error(f"not allowed: {plain(exc)}")
+                st.stop()
             if len(kept) < 2:
                 st.error("At least two people are needed: lower the minimum images or raise the maximum people.")
             else:

@@ -8,14 +8,18 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from dashboard.page import page_preamble
+from dashboard.auth import may
+from dashboard.page import PageContext, page_preamble
 from dashboard.plain import plain
-from dashboard.webcam_support import (in_view_line, make_ended_callback, make_video_callback, recently_seen_lines,
-                                      rtc_configuration)
+from dashboard.webcam_support import (TrackDecisions, in_view_line, make_ended_callback, make_video_callback,
+                                      recently_seen_lines, rtc_configuration)
+from facerec_core.access import REQUIRED_ROLE, Action
 from facerec_core.recognizer import Recognizer
 from facerec_core.video import LiveProcessor, LiveStatus, VideoConfig
 
 SESSION_KEY = "live_webcam_processor"
+DECISIONS_KEY = "live_webcam_decisions"
+WHERE = "Live Webcam page"
 
 # Shown by the streamlit-webrtc component itself (the browser side), in place of its defaults.
 TRANSLATIONS = {
@@ -52,6 +56,20 @@ def get_live_processor(recognizer: Recognizer) -> LiveProcessor:
         live = LiveProcessor(recognizer, name=f"facerec-live-{id(recognizer) % 10000}")
         st.session_state[SESSION_KEY] = live
     return live
+
+
+def get_track_decisions(page: PageContext) -> TrackDecisions:
+    """This session's audit of the stream's decisions, bound to whoever is signed in on this run."""
+    decisions = st.session_state.get(DECISIONS_KEY)
+    if decisions is None:
+        decisions = st.session_state[DECISIONS_KEY] = TrackDecisions()
+    audit, principal = page.access.audit, page.principal
+
+    def record(answer: str, score: float | None, detail: dict) -> None:
+        audit.record_decision(principal, "identify", answer=answer, score=score, where=WHERE, detail=detail)
+
+    decisions.record = record
+    return decisions
 
 
 def show_status(status: LiveStatus, playing: bool) -> None:
@@ -99,15 +117,20 @@ page = page_preamble(
     "Live Webcam",
     "Your camera's video, sent back with every face boxed and named (or called *unknown*), with its "
     "confidence and the frame rate. Video stays between your browser and this server.",
+    action=Action.LIVE_WEBCAM,
     no_model_notice="No trained model yet: faces are found and boxed but not named. Train one on the Home page.")
 recognizer = page.recognizer
+may_tune = may(page.principal, Action.CHANGE_THRESHOLDS)
 
 with st.sidebar:
     st.markdown("**Live Webcam settings**")
     threshold = st.slider(
         "Decision threshold (cosine)", 0.0, 1.0, float(round(recognizer.threshold, 3)), 0.01,
-        disabled=not recognizer.has_model, key="live_threshold",
-        help=f"The model's calibrated value is {recognizer.threshold:.3f}. Higher: fewer wrong names, more 'unknown'.")
+        disabled=not recognizer.has_model or not may_tune, key="live_threshold",
+        help=f"The model's calibrated value is {recognizer.threshold:.3f}. Higher: fewer wrong names, more 'unknown'."
+             + ("" if may_tune else f" Changing it needs the {REQUIRED_ROLE[Action.CHANGE_THRESHOLDS].value} role."))
+    if not may_tune:  # the calibrated value decides, whatever the widget's state says
+        threshold = float(round(recognizer.threshold, 3))
     min_face_size = st.slider("Minimum face size (pixels)", 20, 200, 60, 5, key="live_min_face",
                               help="Smaller faces are not looked for. Larger values are faster.")
     detect_every = st.slider("Detect every N frames", 1, 10, 1, 1, key="live_detect_every",
@@ -129,7 +152,7 @@ with video_col:
         mode=WebRtcMode.SENDRECV,
         rtc_configuration=rtc,
         media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False},
-        video_frame_callback=make_video_callback(live),
+        video_frame_callback=make_video_callback(live, get_track_decisions(page)),
         on_video_ended=make_ended_callback(live),
         async_processing=True,
         translations=TRANSLATIONS,

@@ -11,6 +11,7 @@ from dashboard import charts
 from dashboard.data import model_report
 from dashboard.page import page_preamble
 from dashboard.plain import code, plain
+from facerec_core.access import Action
 from facerec_core.errors import ArtifactError
 from facerec_core.evaluate import ORIGINAL_DESIGN
 
@@ -179,7 +180,7 @@ def split_open_set(open_set: dict) -> OpenSetView:
 
 
 # ---- the page ---------------------------------------------------------------------------------
-settings = page_preamble("Model Metrics", needs_recognizer=False).settings
+settings = page_preamble("Model Metrics", action=Action.VIEW_METRICS, needs_recognizer=False).settings
 
 try:
     manifest, report = model_report(settings)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import logging
@@ -11,13 +12,17 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from dashboard.page import page_preamble
+from dashboard.auth import may, principal_now
+from dashboard.decisions import digest, record_once
+from dashboard.page import PageContext, page_preamble
 from dashboard.plain import plain
+from facerec_core.access import REQUIRED_ROLE, Action
 from facerec_core.draw import annotate
 from facerec_core.errors import ImageError
 from facerec_core.faces import Face, display_name
 from facerec_core.images import SUPPORTED_UPLOAD_TYPES, load_image
 from facerec_core.recognizer import Recognizer
+from facerec_core.settings import Settings
 
 log = logging.getLogger("pages.recognize")
 
@@ -241,22 +246,58 @@ SCORE_HELP = ("The score compared with the threshold: the cosine similarity (-1 
               "are on the same scale.")
 
 
+WHERE = "Recognize page"
+
+
+def audit_faces(page: PageContext, result: ImageResult, data: bytes, threshold: float, min_face_size: int) -> bool:
+    """Each face named or called unknown goes into the audit trail once per session (answer and
+    score, never the embedding); ``False`` when the trail could not be written."""
+    photo = hashlib.sha256(data).hexdigest()
+    model = _recognizer_key(page.recognizer)
+    for number, face in enumerate(result.faces, start=1):
+        if face.identity is None:  # no model and no gallery: nobody was named or refused
+            continue
+        key = digest("identify", photo, model, round(float(threshold), 4), int(min_face_size), number)
+        if not record_once(page.access, page.principal, key, kind="identify", answer=face.identity,
+                           score=face.confidence, where=WHERE,
+                           detail={"face": number, "faces": len(result.faces), "threshold": round(float(threshold), 4),
+                                   "photo_sha256": photo[:16]}):
+            return False
+    return True
+
+
+def _threshold_changed(settings: Settings, default: float) -> None:
+    """An administrator's threshold for this session goes into the audit trail."""
+    principal, access = principal_now(settings)
+    if principal is not None and may(principal, Action.CHANGE_THRESHOLDS):
+        access.audit.record(principal, Action.CHANGE_THRESHOLDS.value, target="identify", where=WHERE,
+                            detail={"threshold": st.session_state.get("recognize_threshold"),
+                                    "calibrated": round(default, 4), "scope": "this session"})
+
+
 # ---- the page ---------------------------------------------------------------------------------
 page = page_preamble(
     "Recognize",
     "Every face in each photo is found, boxed and named, or called *unknown* when it is not close "
     "enough to anyone the model knows.",
-    no_model_notice=_no_model_notice)
+    action=Action.RECOGNIZE, no_model_notice=_no_model_notice)
 settings, recognizer = page.settings, page.recognizer
+# Only a role that may change thresholds moves the slider; for the others the calibrated value
+# decides, whatever the widget's state says.
+may_tune = may(page.principal, Action.CHANGE_THRESHOLDS)
 if not recognizer.has_model:
     st.page_link("pages/home.py", label="Go to Home to train a model", icon=":material/home:")
 
 controls = st.columns(2)
 threshold = controls[0].slider(
     "Decision threshold", min(0.0, round(recognizer.threshold, 3)), 1.0, float(round(recognizer.threshold, 3)), 0.01,
-    key="recognize_threshold",
+    key="recognize_threshold", disabled=not may_tune, on_change=_threshold_changed,
+    args=(settings, recognizer.threshold),
     help=f"A face is named only when its score reaches this value. {SCORE_HELP} The default, "
-         f"{recognizer.threshold:.3f}, is {recognizer.thresholds.source}. Higher: fewer wrong names, more 'unknown'.")
+         f"{recognizer.threshold:.3f}, is {recognizer.thresholds.source}. Higher: fewer wrong names, more 'unknown'."
+         + ("" if may_tune else f" Changing it needs the {REQUIRED_ROLE[Action.CHANGE_THRESHOLDS].value} role."))
+if not may_tune:
+    threshold = float(recognizer.threshold)
 min_face_size = controls[1].slider(
     "Minimum face size (pixels)", 10, 200, int(settings.min_face_size), 5, key="recognize_min_face",
     help="Smaller faces are not looked for. Lower it for group photos, raise it to skip background faces.")
@@ -277,4 +318,6 @@ for i, (name, data) in enumerate(photos):
     with st.spinner(f"Finding faces in {plain(name)}…"):
         result = recognize_image(recognizer, name, data, threshold=threshold, min_face_size=min_face_size,
                                  max_pixels=settings.max_image_pixels)
+    if not audit_faces(page, result, data, threshold, min_face_size):
+        st.stop()
     show_result(i, result)

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import numpy as np
 import streamlit as st
 
+from dashboard.auth import may
+from dashboard.decisions import digest, record_once
 from dashboard.page import page_preamble
 from dashboard.plain import plain
+from facerec_core.access import Action
 from facerec_core.draw import annotate
 from facerec_core.errors import FacerecError
 from facerec_core.faces import display_name
@@ -91,8 +95,10 @@ page = page_preamble(
     "Verify",
     "Are the people in two photos the same person, or is a photo someone you know? The largest face of "
     "each photo is compared; the decision rule is chosen for how many impostors it may let through, as "
-    "measured on LFW.")
+    "measured on LFW.", action=Action.VERIFY)
 recognizer = page.recognizer
+# A threshold of one's own is an administrator's choice; the measured presets are everyone's.
+may_tune = may(page.principal, Action.CHANGE_THRESHOLDS)
 
 people = recognizer.claimable_people
 mode = st.radio("Compare", [TWO_PHOTOS, PERSON], horizontal=True, key="verify_mode",
@@ -100,13 +106,16 @@ mode = st.radio("Compare", [TWO_PHOTOS, PERSON], horizontal=True, key="verify_mo
 claim = mode == PERSON
 presets = list(recognizer.thresholds.claim_presets if claim else recognizer.verify_presets)
 by_name = {p.name: p for p in presets}
+rules = [p.name for p in presets] + ([CUSTOM] if may_tune else [])
 rule = st.radio(
-    "Decision rule", [p.name for p in presets] + [CUSTOM], horizontal=True, key="verify_rule",
-    captions=[preset_caption(p) for p in presets] + ["a threshold of your own"],
+    "Decision rule", rules, horizontal=True, key="verify_rule",
+    captions=[preset_caption(p) for p in presets] + (["a threshold of your own"] if may_tune else []),
     help="Strict (the default) lets the fewest strangers through: use it when a wrong 'same person' costs "
          "more than a missed one. Each rate was measured on LFW: "
          + "; ".join(p.describe() for p in presets) + ".")
 threshold = None
+if rule not in rules:  # a rule this role may not use (a forged widget state): the default preset
+    rule = presets[0].name
 if rule == CUSTOM:
     default = float(round(presets[0].threshold, 3))
     threshold = st.slider("Threshold", min(-0.5, default), 1.0, default, 0.01, key="verify_threshold",
@@ -149,6 +158,16 @@ else:
     v = result.verification
     for column, image, face in ((columns[0], result.image_a, v.face_a), (columns[1], result.image_b, v.face_b)):
         column.image(annotate(image, [face]), width=min(420, image.shape[1]))
+
+# The decision goes into the audit trail (once per session) before it is shown.
+sources = [upload.getvalue()] if claim else [photos[0].getvalue(), photos[1].getvalue()]
+decision_key = digest("verify", *[hashlib.sha256(d).hexdigest() for d in sources], v.person, v.preset,
+                      round(float(v.threshold), 4), _model_key(recognizer))
+if not record_once(page.access, page.principal, decision_key, kind="verify", answer="same" if v.same else "different",
+                   score=v.similarity, where="Verify page",
+                   detail={"mode": "claim" if claim else "pair", "person": v.person, "preset": v.preset or CUSTOM,
+                           "threshold": round(float(v.threshold), 4)}):
+    st.stop()
 
 metrics = st.columns(3)
 metrics[0].metric("Score", f"{v.similarity:.3f}", help=f"The score is {v.scale}.")

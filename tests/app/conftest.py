@@ -157,6 +157,85 @@ def chromium_page(extra_args: list[str], viewport: dict[str, int]):
             browser.close()
 
 
+# ---- accounts and signed-in sessions (issue #16) -----------------------------------------------
+# One account per role, created through the core API in the gallery file of the environment's
+# FACEREC_DATA_DIR (Settings.from_env() when called: after the env fixtures ran).
+ACCOUNTS = {"admin": "Ada Admin", "operator": "Otto Operator", "viewer": "Vera Viewer"}
+
+
+def password_of(name: str) -> str:
+    """The test accounts' passwords: long enough, not the name."""
+    return f"{name.split()[0].lower()} keeps a long test passphrase"
+
+
+@contextlib.contextmanager
+def access_services(settings: Settings | None = None):
+    """``(accounts, audit)`` on the access tables of ``settings`` (the environment's unless told)."""
+    from facerec_core.access import AccessStore, Accounts, AuditLog
+
+    settings = settings or Settings.from_env()
+    store = AccessStore.open(settings)
+    try:
+        audit = AuditLog(store)
+        yield Accounts(store, audit, settings), audit
+    finally:
+        store.close()
+
+
+def ensure_account(role: str = "admin", settings: Settings | None = None) -> tuple[str, str]:
+    """The test account of ``role`` (created the first time: the first one as the first
+    administrator, the others by the CLI's principal); returns ``(name, password)``."""
+    from facerec_core.access import Role, cli_principal
+
+    name = ACCOUNTS[role]
+    with access_services(settings) as (accounts, _):
+        if not accounts.has_accounts():
+            accounts.create_first_admin(ACCOUNTS["admin"], password_of(ACCOUNTS["admin"]), client_is_loopback=True)
+        if accounts.get(name) is None:
+            accounts.add(cli_principal(), name, password_of(name), Role(role))
+    return name, password_of(name)
+
+
+def session_token(role: str = "admin", settings: Settings | None = None) -> str:
+    """A signed-in session of the ``role`` test account, as the sign-in form would make it."""
+    name, password = ensure_account(role, settings)
+    with access_services(settings) as (accounts, _):
+        return accounts.sign_in(name, password, client="127.0.0.1").token
+
+
+def sign_in_app(at, role: str = "admin", settings: Settings | None = None):
+    """Put a signed-in session of ``role`` into an AppTest before its first run; returns ``at``."""
+    from dashboard.auth import TOKEN_KEY
+
+    at.session_state[TOKEN_KEY] = session_token(role, settings)
+    return at
+
+
+def sign_in_browser(page, role: str = "admin", settings: Settings | None = None) -> None:
+    """Fill the dashboard's sign-in form (already on screen) as the ``role`` test account."""
+    name, password = ensure_account(role, settings)
+    fill_sign_in(page, name, password)
+    page.get_by_text("Signed in as").first.wait_for(state="visible")
+
+
+def fill_sign_in(page, name: str, password: str) -> None:
+    form = page.locator('[data-testid="stForm"]').first
+    form.wait_for(state="visible")
+    form.get_by_label("Name", exact=True).fill(name)
+    form.get_by_label("Password", exact=True).fill(password)
+    form.get_by_role("button", name="Sign in").click()
+
+
+def goto_signed_in(page, url: str, role: str = "admin", settings: Settings | None = None) -> None:
+    """Open ``url`` in a fresh browser session (a reload starts one) and sign in as ``role``; the
+    page asked for is shown once signed in. The account is made first: with no account at all the
+    page would ask for the first administrator instead."""
+    ensure_account(role, settings)
+    page.goto(url)
+    page.get_by_role("button", name="Sign in").wait_for(state="visible")
+    sign_in_browser(page, role, settings)
+
+
 # ---- a local server that counts what browsers fetch from it (hostile-name tests) -------------
 class _CountingHandler(http.server.BaseHTTPRequestHandler):
     PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.conftest import SLOW_MS, chromium_page, streamlit_server
+from tests.app.conftest import SLOW_MS, chromium_page, goto_signed_in, streamlit_server
 
 CHROMIUM_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 
@@ -46,7 +46,7 @@ def _settle(page, after_ms: int = 300) -> None:
 
 
 def _visit(page, url: str, marker: str, shots: Path, name: str) -> None:
-    page.goto(url)
+    goto_signed_in(page, url, "admin")  # a new browser session: sign in (issue #16)
     page.get_by_text(marker, exact=False).first.wait_for(state="visible")
     _settle(page)
     _check_and_shoot(page, shots, name)
@@ -70,8 +70,9 @@ def test_every_page_in_chromium(server, browser_page, tmp_path, held_out_photo, 
     # (Streamlit would otherwise run pages/model_metrics.py bare, as an old-style pages/ app).
     _visit(page, f"{server}/model_metrics", "Against the original design", shots, "model_metrics")
     page.locator(".js-plotly-plot").first.wait_for()
-    nav = page.locator('[data-testid="stSidebarNav"]')
+    nav = page.locator('[data-testid="stSidebar"]')
     assert nav.get_by_text("Understand").count() == 1 and nav.get_by_text("streamlit app").count() == 0
+    assert nav.get_by_text("Signed in as Ada Admin (admin)").count() == 1
     assert page.get_by_text("Most confused people").count() == 1
     assert page.locator('[data-testid="stTable"]').first.get_by_text("80.0%").count() == 1
     _check_and_shoot(page, shots, "model_metrics")

@@ -12,7 +12,7 @@ import pytest
 
 from facerec_core.gallery import GalleryStore, enroll, gallery_path
 from tests.app import test_browser
-from tests.app.conftest import apply_env, chromium_page, settings_env, streamlit_server
+from tests.app.conftest import apply_env, chromium_page, goto_signed_in, settings_env, streamlit_server
 from tests.conftest import lfw_photo
 
 pytestmark = pytest.mark.browser
@@ -26,7 +26,7 @@ def _gallery_page(tmp_path, height: int):
     """Chromium on the Gallery page of a server started with the current environment, settled."""
     with streamlit_server(dict(os.environ), tmp_path / "streamlit.log") as app, \
             chromium_page([], {"width": 1300, "height": height}) as page:
-        page.goto(f"{app}/gallery")
+        goto_signed_in(page, f"{app}/gallery", "admin")  # the Gallery is an administrator's
         page.get_by_text("Export / import").first.wait_for(state="visible")
         _settle(page)
         _no_exception(page)

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from facerec_core.gallery import GalleryStore, enroll, gallery_path
 from tests.app.conftest import shown
-from tests.app.test_gallery_page import PAGE, TIMEOUT, gallery_env, no_exception, texts  # noqa: F401 (a fixture)
+from tests.app.test_gallery_page import gallery_env, no_exception, open_gallery, texts  # noqa: F401 (a fixture)
 from tests.conftest import lfw_photo
 
 
@@ -33,7 +33,7 @@ def panel(at: AppTest, name: str):
 
 
 def test_enrolling_shows_the_faces_found_and_stores_only_when_confirmed(gallery_env, lfw_dir):
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at = open_gallery()
     at.run()
     no_exception(at)
     # nothing to export, nothing chosen to import: both disabled, saying why
@@ -74,7 +74,7 @@ def test_enrolling_shows_the_faces_found_and_stores_only_when_confirmed(gallery_
 def test_a_second_name_for_someone_enrolled_is_flagged_and_can_be_cancelled(gallery_env, recognizer, lfw_dir):
     store = GalleryStore(gallery_path(gallery_env))
     enroll(store, recognizer, "Jacques Chirac", [lfw_photo(lfw_dir, "Jacques_Chirac", i) for i in (1, 2, 3)])
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at = open_gallery()
     at.run()
     at.text_input(key="gallery_new_name").input("Chirac Twin")
     at.file_uploader(key="gallery_uploads_0").set_value(
@@ -101,7 +101,7 @@ def test_the_edited_panel_stays_open(gallery_env, recognizer, lfw_dir):
     enroll(store, recognizer, "Jacques Chirac", [lfw_photo(lfw_dir, "Jacques_Chirac", i) for i in (1, 2, 3)])
     enroll(store, recognizer, "Jean Chretien", [lfw_photo(lfw_dir, "Jean_Chretien", 1)])
     chirac = store.person("Jacques Chirac")
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at = open_gallery()
     at.run()
     no_exception(at)
     assert not panel(at, "Jacques Chirac").proto.expanded
@@ -131,7 +131,7 @@ def test_the_edited_panel_stays_open(gallery_env, recognizer, lfw_dir):
 def test_every_number_of_a_sample_is_labelled(gallery_env, recognizer, lfw_dir):
     store = GalleryStore(gallery_path(gallery_env))
     enroll(store, recognizer, "Jacques Chirac", [lfw_photo(lfw_dir, "Jacques_Chirac", 1)])
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at = open_gallery()
     at.run()
     no_exception(at)
     sample_captions = [c.value for c in at.caption if "Jacques_Chirac_0001.jpg" in shown(c.value)]

@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from facerec_core.gallery import GalleryStore, gallery_path
 from facerec_core.settings import Settings
+from tests.app.conftest import ACCOUNTS, access_services, sign_in_app
 from tests.conftest import lfw_photo
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "gallery.py")
@@ -37,6 +38,12 @@ def gallery_env(monkeypatch, trained, recognizer, tmp_path) -> Settings:
     return Settings.from_env()
 
 
+def open_gallery(role: str = "admin") -> AppTest:
+    """The Gallery page on its own, signed in as the ``role`` test account (an administrator may
+    open it; issue #16)."""
+    return sign_in_app(AppTest.from_file(PAGE, default_timeout=TIMEOUT), role)
+
+
 def texts(elements) -> str:
     return "\n".join(str(e.value) for e in elements)
 
@@ -46,7 +53,7 @@ def no_exception(at: AppTest) -> None:
 
 
 def test_enroll_from_uploads_and_a_snapshot_then_recognize_and_delete(gallery_env, lfw_dir):
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at = open_gallery()
     at.run()
     no_exception(at)
     assert at.title[0].value == "Gallery"
@@ -111,3 +118,8 @@ def test_enroll_from_uploads_and_a_snapshot_then_recognize_and_delete(gallery_en
     assert store.people() == []
     assert recognizer.recognize(lfw_photo(lfw_dir, "Jacques_Chirac", 4))[0].identity != "Jacques Chirac"
     store.close()
+    # both changes went through the core's guard into the audit trail, with who made them
+    with access_services() as (_, audit):
+        done = [(e.action, e.target, e.where) for e in audit.events(actor=ACCOUNTS["admin"], outcome="ok")]
+    assert ("enroll", "Jacques Chirac", "Gallery page") in done
+    assert ("delete_person", "Jacques Chirac", "Gallery page") in done

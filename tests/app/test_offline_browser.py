@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.app.conftest import SLOW_MS, apply_env, chromium_page, settings_env, streamlit_server
+from tests.app.conftest import SLOW_MS, apply_env, chromium_page, goto_signed_in, settings_env, streamlit_server
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,8 @@ pytestmark = pytest.mark.browser
 
 # URL path → the page's title
 PAGES = {"": "facerec", "recognize": "Recognize", "verify": "Verify", "gallery": "Gallery",
-         "live_webcam": "Live Webcam", "dataset_explorer": "Dataset Explorer", "model_metrics": "Model Metrics"}
+         "live_webcam": "Live Webcam", "dataset_explorer": "Dataset Explorer", "model_metrics": "Model Metrics",
+         "accounts": "Accounts", "audit": "Audit"}
 BUSY = ('[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"], '
         '[data-stale="true"]')
 LOCAL = {"127.0.0.1"}
@@ -41,8 +42,9 @@ def test_every_page_loads_only_from_this_server(lfw_no_model_env, tmp_path, run_
                           {"width": 1400, "height": 1400}) as page:
         page.on("request", lambda request: requests.append((page.url, request.url)))
         icons = {}
+        # the sign-in page (a new browser session on each page) is served by this server too
         for path, title in PAGES.items():
-            page.goto(f"{url}/{path}")
+            goto_signed_in(page, f"{url}/{path}", "admin")
             page.locator("h1", has_text=title).first.wait_for(state="visible")
             page.wait_for_timeout(500)
             page.wait_for_function(f"() => !document.querySelector({BUSY!r})", timeout=SLOW_MS)

@@ -15,7 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from facerec_core.artifacts import deployed_dir
-from tests.app.conftest import shown
+from tests.app.conftest import shown, sign_in_app
 
 APP_FILE = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
 TIMEOUT = 180
@@ -43,8 +43,11 @@ def _navigation_mode(monkeypatch):
     monkeypatch.setattr(PagesManager, "__init__", init)
 
 
-def open_page(page: str) -> AppTest:
+def open_page(page: str, role: str = "admin") -> AppTest:
+    """The dashboard on ``page``, signed in as the ``role`` test account (issue #16: every page
+    needs a signed-in session; an administrator may open them all)."""
     at = AppTest.from_file(APP_FILE, default_timeout=TIMEOUT)
+    sign_in_app(at, role)
     at.run()
     if page != "pages/home.py":
         at.switch_page(page)
@@ -395,7 +398,7 @@ def test_training_job_progress_cancel_and_failure(tmp_path):
 
 
 # ---- navigation -------------------------------------------------------------------------------
-def test_navigation_includes_optional_pages_only_when_present(tmp_path):
+def test_navigation_includes_optional_pages_only_when_present(empty_env, tmp_path):
     """Gallery and Live Webcam are other engineers' pages: listed when their file exists."""
     pages = tmp_path / "pages"
     pages.mkdir()
@@ -403,9 +406,12 @@ def test_navigation_includes_optional_pages_only_when_present(tmp_path):
     (pages / "home.py").write_text("import streamlit as st\nst.markdown('home stub')\n")
     (pages / "gallery.py").write_text("import streamlit as st\nst.markdown('gallery stub')\n")
     at = AppTest.from_file(str(tmp_path / "streamlit_app.py"), default_timeout=30)
+    sign_in_app(at, "admin")
     at.run()
     no_exception(at)
-    assert texts(at.markdown) == "home stub"
+    assert texts(at.main.markdown) == "home stub"
+    # the sidebar lists the pages that are there (and the signed-in line), not the missing ones
+    assert [link.proto.label for link in at.sidebar.get("page_link")] == ["Home", "Gallery"]
     at.switch_page("pages/gallery.py").run()
     no_exception(at)
-    assert texts(at.markdown) == "gallery stub"
+    assert texts(at.main.markdown) == "gallery stub"

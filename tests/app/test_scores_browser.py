@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from facerec_core.images import load_image
-from tests.app.conftest import chromium_page, encode, streamlit_server
+from tests.app.conftest import chromium_page, encode, goto_signed_in, streamlit_server
 from tests.app.test_browser import BUSY, _check_and_shoot, _settle  # noqa: F401
 from tests.conftest import lfw_photo
 
@@ -32,7 +32,7 @@ def test_group_photo_and_verify_rules_in_chromium(server, tmp_path, lfw_dir):
     group = tmp_path / "group.png"
     group.write_bytes(encode(np.concatenate([load_image(lfw_photo(lfw_dir, n, i)) for n, i in people], axis=1)))
     with chromium_page([], {"width": 1400, "height": 1800}) as page:
-        page.goto(f"{server}/recognize")
+        goto_signed_in(page, f"{server}/recognize", "operator")  # an operator recognizes and verifies
         page.get_by_text("Upload one or more photos to start.").wait_for()
         page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(group))
         page.get_by_text("Numbers on the boxes are the rows of the table").wait_for()
@@ -50,7 +50,7 @@ def test_group_photo_and_verify_rules_in_chromium(server, tmp_path, lfw_dir):
         assert page.locator('[data-testid="stImage"] img').count() == 2  # the photo and face 2 enlarged
         _check_and_shoot(page, shots, "recognize_highlight")
 
-        page.goto(f"{server}/verify")
+        goto_signed_in(page, f"{server}/verify", "operator")
         page.get_by_text("Upload a photo on each side").wait_for()
         inputs = page.locator('[data-testid="stFileUploader"] input[type="file"]')
         inputs.nth(0).set_input_files(str(lfw_photo(lfw_dir, "Colin_Powell", 1)))

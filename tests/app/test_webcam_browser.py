@@ -15,7 +15,7 @@ import pytest
 
 from facerec_core.images import load_image
 from tests.support.scenes import background, moving_scene, write_y4m
-from tests.app.conftest import chromium_page, streamlit_server
+from tests.app.conftest import ACCOUNTS, access_services, chromium_page, goto_signed_in, streamlit_server
 from tests.conftest import lfw_photo
 
 # Held-out photos (past the 12 the test model trained on) of people it knows.
@@ -55,7 +55,7 @@ def webcam_server(trained, tmp_path_factory):
     """``streamlit run streamlit_app.py`` on a free port, with the trained model and no ICE servers."""
     log_file = tmp_path_factory.mktemp("webcam_server") / "streamlit.log"
     with streamlit_server(_app_env(trained[0]), log_file) as url:
-        yield url, log_file
+        yield url, log_file, trained[0]
 
 
 def _chromium(args: list[str]):
@@ -71,9 +71,10 @@ def camera_page(fake_camera):
         yield page
 
 
-def _open_live_page(page, url: str):
-    """Go to Live Webcam through the app's navigation; returns the WebRTC component's frame."""
-    page.goto(url)
+def _open_live_page(page, url: str, settings):
+    """Sign in as an operator and go to Live Webcam through the app's navigation; returns the
+    WebRTC component's frame."""
+    goto_signed_in(page, url, "operator", settings)
     page.get_by_role("link", name="Live Webcam").first.click()
     page.get_by_role("heading", name="Live Webcam").wait_for()
     page.get_by_text("Camera off").wait_for()
@@ -87,9 +88,11 @@ def _in_view_text(page) -> str:
 
 
 def test_live_webcam_names_people_in_view(webcam_server, camera_page, tmp_path):
-    url, log_file = webcam_server
+    url, log_file, settings = webcam_server
     page = camera_page
-    component = _open_live_page(page, url)
+    with access_services(settings) as (_, audit):
+        before = audit.count()
+    component = _open_live_page(page, url, settings)
     component.get_by_role("button", name="Start").click()
 
     wanted = {name.replace("_", " ") for name, _ in PEOPLE}
@@ -110,6 +113,14 @@ def test_live_webcam_names_people_in_view(webcam_server, camera_page, tmp_path):
     page.get_by_text("Camera off").wait_for()
     assert page.locator('[data-testid="stException"]').count() == 0
 
+    # each track's decision is in the audit trail, once when it was named (or changed), never per frame
+    with access_services(settings) as (_, audit):
+        decisions = [e for e in audit.events(actor=ACCOUNTS["operator"], action="identify") if e.id > before]
+    named = {e.target.replace("_", " ") for e in decisions}
+    assert wanted <= named, named
+    assert all(e.where == "Live Webcam page" for e in decisions)
+    assert len(decisions) < 10 * len(wanted), len(decisions)  # far fewer than the frames analysed
+
 
 CAMERA_FAILURES = {
     # what the browser does → the error the component shows, and the page's explanation of it
@@ -121,10 +132,10 @@ CAMERA_FAILURES = {
 
 @pytest.mark.parametrize("case", sorted(CAMERA_FAILURES))
 def test_camera_failure_gets_a_clear_message(webcam_server, case, tmp_path):
-    url, _ = webcam_server
+    url, _, settings = webcam_server
     args, error, explanation = CAMERA_FAILURES[case]
     with _chromium(args) as page:
-        component = _open_live_page(page, url)
+        component = _open_live_page(page, url, settings)
         component.get_by_role("button", name="Start").click()
         component.get_by_text(error).wait_for(timeout=30_000)
         page.screenshot(path=str(tmp_path / "camera_failure.png"), full_page=True)
