@@ -20,8 +20,8 @@ from streamlit.testing.v1 import AppTest
 
 import tests.app.test_pages as pages_tests
 from dashboard.plain import WORD_JOINER, code, plain, plotly_text
-from tests.app.conftest import (PROJECT_ROOT, SLOW_MS, apply_env, chromium_page, counting_server, settings_env,
-                               shown, streamlit_server)
+from tests.app.conftest import (PROJECT_ROOT, SLOW_MS, apply_env, chromium_page, counting_server, goto_signed_in,
+                               settings_env, shown, streamlit_server)
 from tests.app.conftest import blank_png, empty_env, run_env, trained_env  # noqa: F401 (fixtures)
 from tests.conftest import lfw_photo
 
@@ -407,13 +407,13 @@ def test_recognize_in_chromium_fetches_nothing_a_name_points_at(monkeypatch, tmp
         shutil.copy(lfw_photo(lfw_dir, ENROLLED, 10), photo)
         with streamlit_server(env, tmp_path / "streamlit.log") as url, \
                 chromium_page([], {"width": 1400, "height": 1600}) as page:
-            page.goto(f"{url}/recognize")
+            goto_signed_in(page, f"{url}/recognize", "operator")  # issue #16: sign in first
             page.get_by_text("Upload one or more photos to start.").wait_for()
             page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(photo))
             page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=SLOW_MS)
             page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=SLOW_MS)
             page.wait_for_timeout(1500)
-            summary = page.locator('[data-testid="stMarkdownContainer"] strong').first
+            summary = page.locator('[data-testid="stMain"] [data-testid="stMarkdownContainer"] strong').first
             assert summary.inner_text().replace(WORD_JOINER, "") == name
             heading = page.locator('[data-testid="stMarkdownContainer"] h4').first
             assert heading.inner_text().replace(WORD_JOINER, "") == photo.name

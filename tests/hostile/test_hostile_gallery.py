@@ -30,7 +30,7 @@ from facerec_core.gallery import (GalleryError, GallerySource, GalleryStore, New
 from facerec_core.gallery import face_thumbnail, schema, transfer
 from facerec_core.images import load_image
 from facerec_core.recognizer import Recognizer
-from tests.app.test_gallery_page import PAGE, TIMEOUT, gallery_env, no_exception  # noqa: F401 (a fixture)
+from tests.app.test_gallery_page import gallery_env, no_exception, open_gallery  # noqa: F401 (a fixture)
 from tests.conftest import lfw_photo
 from tests.gallery.conftest import rows, unit_vectors
 
@@ -374,7 +374,7 @@ def test_gallery_page_renders_every_section_with_junk_thumbnails_stored(gallery_
         person, outcomes = store.add_samples(name, [NewSample(X[i], "facenet", 0.99, f"{i}.jpg", None, image_bytes())])
         if i < 2:  # written behind the store's back, as an older facerec's import did
             set_raw_thumbnail(path, outcomes[0].sample_id, BAD_THUMBNAILS["junk"] if i == 0 else SVG)
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at = open_gallery()
     at.run()
     no_exception(at)
     labels = [e.label for e in at.expander]
@@ -437,7 +437,7 @@ def test_markdown_in_names_notes_and_sources_is_shown_as_text(gallery_env):
     names = _enroll_attackers(store, url)
     notes, source = ATTACK_NOTES.format(url=url), ATTACK_SOURCE.format(url=url)
     attacks = names + [notes, source]
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at = open_gallery()
     at.run()
     no_exception(at)
     # delete one sample: the flash message names its source
@@ -464,7 +464,8 @@ def test_markdown_in_names_notes_and_sources_is_shown_as_text(gallery_env):
 
 @pytest.mark.browser
 def test_gallery_page_in_chromium_fetches_nothing_for_hostile_names(trained, tmp_path, monkeypatch):
-    from tests.app.conftest import apply_env, chromium_page, counting_server, settings_env, streamlit_server
+    from tests.app.conftest import (apply_env, chromium_page, counting_server, goto_signed_in, settings_env,
+                                    streamlit_server)
 
     settings = trained[0].replace(data_dir=tmp_path / "data")
     with counting_server() as (port, hits):
@@ -475,7 +476,7 @@ def test_gallery_page_in_chromium_fetches_nothing_for_hostile_names(trained, tmp
         apply_env(monkeypatch, settings_env(settings))
         with streamlit_server(dict(os.environ), tmp_path / "streamlit.log") as app, \
                 chromium_page([], {"width": 1400, "height": 3000}) as page:
-            page.goto(f"{app}/gallery")
+            goto_signed_in(page, f"{app}/gallery", "admin")  # issue #16: the Gallery is an administrator's
             page.get_by_text("Export / import").first.wait_for(state="visible")
             page.wait_for_timeout(1500)
             for summary in page.locator('[data-testid="stExpander"] summary').all():
