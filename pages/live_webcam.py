@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from dashboard.auth import may
+from dashboard.auth import may, principal_now
 from dashboard.page import PageContext, page_preamble
 from dashboard.plain import plain
 from dashboard.webcam_support import (TrackDecisions, in_view_line, make_ended_callback, make_video_callback,
@@ -72,6 +72,15 @@ def get_track_decisions(page: PageContext) -> TrackDecisions:
     return decisions
 
 
+def _threshold_changed(page: PageContext, calibrated: float) -> None:
+    """An administrator's threshold for this stream goes into the audit trail (as on Recognize)."""
+    principal, access = principal_now(page.settings)
+    if principal is not None and may(principal, Action.CHANGE_THRESHOLDS):
+        access.audit.record(principal, Action.CHANGE_THRESHOLDS.value, target="live", where=WHERE,
+                            detail={"threshold": st.session_state.get("live_threshold"),
+                                    "calibrated": round(calibrated, 4), "scope": "this session"})
+
+
 def show_status(status: LiveStatus, playing: bool) -> None:
     """The "in view" panel: who is on camera now, who was recently, rates, problems."""
     st.subheader("In view")
@@ -127,6 +136,7 @@ with st.sidebar:
     threshold = st.slider(
         "Decision threshold (cosine)", 0.0, 1.0, float(round(recognizer.threshold, 3)), 0.01,
         disabled=not recognizer.has_model or not may_tune, key="live_threshold",
+        on_change=_threshold_changed, args=(page, recognizer.threshold),
         help=f"The model's calibrated value is {recognizer.threshold:.3f}. Higher: fewer wrong names, more 'unknown'."
              + ("" if may_tune else f" Changing it needs the {REQUIRED_ROLE[Action.CHANGE_THRESHOLDS].value} role."))
     if not may_tune:  # the calibrated value decides, whatever the widget's state says

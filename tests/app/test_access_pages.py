@@ -388,6 +388,23 @@ def test_home_train_and_deploy_are_checked_when_pressed(empty_env, lfw_dir, monk
         assert [e.action for e in audit.events(actor=ACCOUNTS["operator"], outcome="denied")][:1] == ["train"]
 
 
+def test_an_administrators_threshold_is_audited(trained_env, recognizer, monkeypatch):
+    import facerec_core.recognizer as recognizer_module
+
+    monkeypatch.setattr(recognizer_module, "FaceDetector", lambda *a, **k: recognizer.detector)
+    monkeypatch.setattr(recognizer_module, "load_backbone", lambda *a, **k: recognizer.backbone)
+    at = app("admin")
+    at.switch_page("pages/recognize.py").run()
+    slider = at.slider(key="recognize_threshold")
+    assert not slider.disabled
+    slider.set_value(0.9).run()
+    no_exception(at)
+    with access_services() as (_, audit):
+        changes = audit.events(actor=ACCOUNTS["admin"], action="change_thresholds")
+    assert len(changes) == 1 and changes[0].target == "identify" and changes[0].where == "Recognize page"
+    assert changes[0].detail["threshold"] == pytest.approx(0.9)
+
+
 # ---- decisions in the audit trail -------------------------------------------------------------------
 def test_recognize_and_verify_decisions_are_audited_once(trained_env, recognizer, monkeypatch, held_out_photo,
                                                         lfw_dir):
