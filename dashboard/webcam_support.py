@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any, Callable
 
@@ -150,12 +151,52 @@ class TrackDecisions:
             self._decided = decided  # tracks that left are forgotten (a new track is a new face)
 
 
-def make_video_callback(live: LiveProcessor, decisions: TrackDecisions | None = None) -> Callable:
+class StreamSession:
+    """Whether the session watching a stream is still signed in.
+
+    A live stream does not rerun the page, so the page's sign-in check alone would let a stream go
+    on naming people after its session expired or was signed out elsewhere. ``resume`` (the core's
+    :meth:`~facerec_core.access.accounts.Accounts.resume` of the session's token) is asked at most
+    every ``every`` seconds; once it fails, the session stays ended for this stream.
+    """
+
+    def __init__(self, resume: Callable[[], object], *, every: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._resume, self._every, self._clock = resume, every, clock
+        self._lock = threading.Lock()
+        self._checked: float | None = None
+        self.ended = False
+
+    def signed_in(self) -> bool:
+        with self._lock:
+            if self.ended:
+                return False
+            now = self._clock()
+            if self._checked is None or now - self._checked >= self._every:
+                self._checked = now
+                try:
+                    self._resume()
+                except Exception as exc:  # expired, ended or unreadable: no names without a session
+                    log.info("live webcam: the stream's session ended (%s)", type(exc).__name__)
+                    self.ended = True
+            return not self.ended
+
+
+SESSION_ENDED = "Your session ended: sign in again to see names. The video is no longer analysed."
+
+
+def make_video_callback(live: LiveProcessor, decisions: TrackDecisions | None = None,
+                        session: StreamSession | None = None) -> Callable:
     """``video_frame_callback`` for ``webrtc_streamer``: frame → annotated frame, and each track's
-    decision to ``decisions`` when it is new or changed. No ``st.*``."""
+    decision to ``decisions`` when it is new or changed. Once ``session`` says the viewer is no
+    longer signed in, frames pass through unanalysed and the panel says why. No ``st.*``."""
     import av
 
     def callback(frame: "av.VideoFrame") -> "av.VideoFrame":
+        if session is not None and not session.signed_in():
+            if live.running:
+                live.mark_ended(SESSION_ENDED)
+            return frame
         image = frame.to_ndarray(format="rgb24")
         try:
             shown = live.handle(image)

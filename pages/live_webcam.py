@@ -8,11 +8,11 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from dashboard.auth import may, principal_now
+from dashboard.auth import TOKEN_KEY, may, principal_now
 from dashboard.page import PageContext, page_preamble
 from dashboard.plain import plain
-from dashboard.webcam_support import (TrackDecisions, in_view_line, make_ended_callback, make_video_callback,
-                                      recently_seen_lines, rtc_configuration)
+from dashboard.webcam_support import (StreamSession, TrackDecisions, in_view_line, make_ended_callback,
+                                      make_video_callback, recently_seen_lines, rtc_configuration)
 from facerec_core.access import REQUIRED_ROLE, Action
 from facerec_core.recognizer import Recognizer
 from facerec_core.video import LiveProcessor, LiveStatus, VideoConfig
@@ -70,6 +70,13 @@ def get_track_decisions(page: PageContext) -> TrackDecisions:
 
     decisions.record = record
     return decisions
+
+
+def get_stream_session(page: PageContext) -> StreamSession:
+    """The stream's own check that this session is still signed in (the stream never reruns the page)."""
+    token = st.session_state.get(TOKEN_KEY, "")
+    accounts = page.access.accounts
+    return StreamSession(lambda: accounts.resume(token))
 
 
 def _threshold_changed(page: PageContext, calibrated: float) -> None:
@@ -162,7 +169,7 @@ with video_col:
         mode=WebRtcMode.SENDRECV,
         rtc_configuration=rtc,
         media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False},
-        video_frame_callback=make_video_callback(live, get_track_decisions(page)),
+        video_frame_callback=make_video_callback(live, get_track_decisions(page), get_stream_session(page)),
         on_video_ended=make_ended_callback(live),
         async_processing=True,
         translations=TRANSLATIONS,

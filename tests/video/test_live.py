@@ -235,3 +235,36 @@ def test_video_callback_round_trip(recognizer, two_people):
     make_ended_callback(live)()
     assert live.snapshot().state == "ended" and "ended" in live.snapshot().message
     assert _wait_for(lambda: not live.running, timeout=10)
+
+
+def test_a_stream_stops_naming_people_once_its_session_ends(recognizer, two_people):
+    """The stream never reruns the page: it asks the core itself whether its session still stands."""
+    import av
+
+    from dashboard.webcam_support import SESSION_ENDED, StreamSession, make_video_callback
+    from facerec_core.errors import SessionExpiredError
+
+    now, calls = [0.0], []
+
+    def resume():
+        calls.append(now[0])
+        if now[0] >= 10:
+            raise SessionExpiredError("your session expired")
+
+    session = StreamSession(resume, every=5.0, clock=lambda: now[0])
+    live = LiveProcessor(recognizer, name="test-live-session")
+    callback = make_video_callback(live, session=session)
+    frame = av.VideoFrame.from_ndarray(two_people[0], format="rgb24")
+    callback(frame)
+    assert _wait_for(lambda: live.latest() is not None)
+    now[0] = 3.0
+    callback(frame)
+    assert calls == [0.0]  # asked at most every 5 s
+    now[0] = 11.0
+    out = callback(frame)
+    assert out is frame  # passed through unanalysed
+    assert session.ended and calls == [0.0, 11.0]
+    assert live.snapshot().state == "ended" and live.snapshot().message == SESSION_ENDED
+    assert _wait_for(lambda: not live.running, timeout=10)
+    now[0] = 30.0
+    assert callback(frame) is frame and calls == [0.0, 11.0]  # ended for good
