@@ -6,7 +6,6 @@ import sys
 import time
 import tomllib
 import types
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

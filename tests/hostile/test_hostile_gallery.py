@@ -366,8 +366,6 @@ def _all_nodes(at):
 
 
 def test_gallery_page_renders_every_section_with_junk_thumbnails_stored(gallery_env):
-    from streamlit.testing.v1 import AppTest
-
     store, path = _page_store(gallery_env)
     X = unit_vectors(3, DIM, 11)
     for i, name in enumerate(["Ada Junk", "Bob Svg", "Cy Good"]):
@@ -430,8 +428,6 @@ PLAIN_FIELDS = ("value", "default", "options", "raw_value", "placeholder", "id",
 
 
 def test_markdown_in_names_notes_and_sources_is_shown_as_text(gallery_env):
-    from streamlit.testing.v1 import AppTest
-
     store, _ = _page_store(gallery_env)
     url = EVIL.format(port=9)
     names = _enroll_attackers(store, url)

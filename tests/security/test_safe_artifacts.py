@@ -3,9 +3,7 @@ refused without running it; manifests without their file list or with impossible
 refused naming the problem."""
 from __future__ import annotations
 
-import io
 import json
-import os
 import pickle
 import zipfile
 from pathlib import Path
