@@ -26,8 +26,8 @@ import pytest
 
 from dashboard.server import origin_allowed
 from facerec_core.settings import Settings
-from tests.app.conftest import (PROJECT_ROOT, SLOW_MS, _wait_healthy, chromium_page, free_port, settings_env,
-                                streamlit_server)
+from tests.app.conftest import (PROJECT_ROOT, SLOW_MS, _wait_healthy, chromium_page, free_port, goto_signed_in,
+                                settings_env, streamlit_server)
 
 pytestmark = pytest.mark.browser
 
@@ -41,11 +41,16 @@ FAKE_CAMERA = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-st
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
+def _settings(root: Path) -> Settings:
+    """Fresh, empty facerec folders under ``root`` (no model), LFW kept when set."""
+    return Settings.from_env().replace(artifacts_dir=root / "artifacts", cache_dir=root / "cache",
+                                       data_dir=root / "data", device="cpu")
+
+
 def _env(root: Path) -> dict[str, str]:
-    """This process's environment with fresh, empty facerec folders (no model), LFW kept when set,
-    and no ICE servers (Live Webcam stays on this machine)."""
-    settings = Settings.from_env().replace(artifacts_dir=root / "artifacts", cache_dir=root / "cache",
-                                           data_dir=root / "data", device="cpu")
+    """This process's environment with :func:`_settings` and no ICE servers (Live Webcam stays on
+    this machine)."""
+    settings = _settings(root)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACEREC_")}
     env.update(settings_env(settings))
     return env
@@ -57,7 +62,7 @@ def dashboard(tmp_path_factory):
     root = tmp_path_factory.mktemp("web_hardening")
     log_file = root / "streamlit.log"
     with streamlit_server(_env(root), log_file) as url:
-        yield url, log_file
+        yield url, log_file, _settings(root)
 
 
 def _get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
@@ -81,7 +86,7 @@ def _check_security_headers(what: str, headers: dict[str, str]) -> None:
 
 
 def test_security_headers_on_page_health_static_and_errors(dashboard):
-    url, _ = dashboard
+    url, _, _ = dashboard
     status, headers, body = _get(f"{url}/")
     assert status == 200
     _check_security_headers("/", headers)
@@ -139,7 +144,7 @@ def _upgrade(url: str, origin: str | None) -> tuple[int, dict[str, str]]:
 
 
 def test_websocket_refuses_missing_and_foreign_origin(dashboard):
-    url, log_file = dashboard
+    url, log_file, _ = dashboard
     host = urlsplit(url).netloc
     assert _upgrade(url, None)[0] == 403
     assert _upgrade(url, "http://evil.example")[0] == 403
@@ -164,7 +169,7 @@ def test_origin_rule():
 
 
 def test_upload_without_xsrf_token_is_refused(dashboard):
-    url, _ = dashboard
+    url, _, _ = dashboard
     boundary = "----facerec"
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n"
             f"Content-Type: image/png\r\n\r\n").encode() + b"\x89PNG\r\n" + f"\r\n--{boundary}--\r\n".encode()
@@ -201,11 +206,11 @@ def _policy_problems(page) -> list[str]:
 
 
 def test_every_page_renders_under_the_policy(dashboard, tmp_path):
-    url, _ = dashboard
+    url, _, settings = dashboard
     with chromium_page(FAKE_CAMERA, {"width": 1400, "height": 1400}) as page:
         problems = _policy_problems(page)
-        for path, title in PAGES.items():
-            page.goto(f"{url}/{path}")
+        for path, title in PAGES.items():  # the sign-in form (a new session each time) under the policy too
+            goto_signed_in(page, f"{url}/{path}", "admin", settings)
             page.locator("h1", has_text=title).first.wait_for(state="visible")
             _settle(page)
             page.screenshot(path=str(tmp_path / f"{path or 'home'}.png"))
@@ -216,10 +221,10 @@ def test_every_page_renders_under_the_policy(dashboard, tmp_path):
 
 
 def test_live_webcam_camera_works_under_the_policy(dashboard, tmp_path):
-    url, _ = dashboard
+    url, _, settings = dashboard
     with chromium_page(FAKE_CAMERA, {"width": 1400, "height": 1100}) as page:
         problems = _policy_problems(page)
-        page.goto(f"{url}/live_webcam")
+        goto_signed_in(page, f"{url}/live_webcam", "admin", settings)
         page.get_by_role("heading", name="Live Webcam").wait_for()
         page.get_by_text("Camera off").wait_for()
         component = page.frame_locator('iframe[title*="webrtc"]').first
