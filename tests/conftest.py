@@ -93,3 +93,24 @@ def blank_image() -> np.ndarray:
     """A face-free picture: a smooth gradient."""
     y, x = np.mgrid[0:240, 0:320]
     return np.stack([x % 256, y % 256, (x + y) % 256], axis=-1).astype(np.uint8)
+
+
+@pytest.fixture(autouse=True)
+def _no_dashboard_warm_up(request, monkeypatch):
+    """No background model load from in-process dashboard runs (AppTest): every signed-in run with
+    a test's own settings would start one — a minute of both cores each — and torch's FX tracing
+    of the int8 model patches ``Module.__call__`` process-wide, so a warm-up tracing in the
+    background breaks whatever model another test runs meanwhile ("module is not installed as a
+    submodule"). Pages that need the models load them themselves; browser tests run a real server
+    in its own process, untouched. ``tests/app/test_readable_dashboard.py`` tests the warm-up with
+    the original function."""
+    import sys
+
+    resources = sys.modules.get("dashboard.resources")
+    if resources is None:
+        try:
+            import dashboard.resources as resources
+        except ImportError:  # pragma: no cover (the dashboard's packages are always installed here)
+            return
+    monkeypatch.setattr(resources, "warm_up_recognizer", lambda settings=None: False)
+

@@ -56,16 +56,6 @@ def refused(at: AppTest) -> list[str]:
     return [shown(e.value) for e in at.error if shown(e.value).startswith("not allowed")]
 
 
-@pytest.fixture(autouse=True)
-def _no_warm_up(monkeypatch):
-    """No background model load per test: each test's settings are new, so every signed-in run
-    would start one (a minute of both cores each, and torch's int8 conversion is not safe in two
-    threads at once). A page that needs the models loads them itself."""
-    import dashboard.resources as resources
-
-    monkeypatch.setattr(resources, "warm_up_recognizer", lambda settings=None: False)
-
-
 @pytest.fixture()
 def on_this_machine(monkeypatch):
     """AppTest has no real client: make it a browser on this machine."""

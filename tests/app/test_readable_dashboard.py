@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from dashboard import charts
+from dashboard.resources import warm_up_recognizer as WARM_UP  # the original: tests/conftest.py replaces it
 from tests.app.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -105,8 +106,8 @@ def test_recognizer_warms_up_in_the_background(monkeypatch, tmp_path):
     resources.reload_recognizer()
     try:
         assert resources.warm_up_state(settings) == "idle"
-        assert resources.warm_up_recognizer(settings) is True
-        assert resources.warm_up_recognizer(settings) is False  # once per process
+        assert WARM_UP(settings) is True
+        assert WARM_UP(settings) is False  # once per process
         assert resources.warm_up_state(settings) == "loading"
         deadline = time.monotonic() + 10
         while resources.warm_up_state(settings) != "done" and time.monotonic() < deadline:
