@@ -54,7 +54,30 @@ def test_assumed_central_face_is_marked(base_settings, tmp_path, small_set):
     assert np.linalg.norm(result.embeddings[0]) == pytest.approx(1.0, abs=1e-5)
 
 
-def test_worker_processes_match_in_process(base_settings, tmp_path, small_set):
+ISOLATED = "FACEREC_TEST_ISOLATED"
+
+
+def test_worker_processes_match_in_process():
+    """Run in a fresh interpreter. Deep in the full suite (a process holding every model earlier
+    tests loaded) a spawned worker of this test was killed (BrokenProcessPool) in two runs out of
+    two, while the test passed alone every time: that says nothing about the workers. Open
+    question, see the issue notes."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             f"{Path(__file__).name}::test_worker_processes_match_in_process_isolated"],
+                            cwd=Path(__file__).parent, env={**os.environ, ISOLATED: "1", "PYTHONPATH": str(root)},
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0 and " passed" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+@pytest.mark.skipif(not __import__("os").environ.get(ISOLATED),
+                    reason="run in its own interpreter by test_worker_processes_match_in_process")
+def test_worker_processes_match_in_process_isolated(base_settings, tmp_path, small_set):
     one = extract_embeddings(small_set[:3], base_settings.replace(cache_dir=tmp_path / "a", workers=1),
                              progress=False, chunk_size=2)
     two = extract_embeddings(small_set[:3], base_settings.replace(cache_dir=tmp_path / "b", workers=2),

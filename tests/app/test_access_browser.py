@@ -154,13 +154,15 @@ def test_five_wrong_passwords_lock_the_account(empty_env, tmp_path, run_env):
 
 def test_an_idle_session_expires(empty_env, tmp_path, run_env):
     ensure_account("viewer")
-    run_env["FACEREC_SESSION_MINUTES"] = "0.05"  # 3 s
+    # 15 s: long enough that signing in and drawing the first page (each request restarts the
+    # clock) never outlasts it on a loaded machine, short enough for a test
+    run_env["FACEREC_SESSION_MINUTES"] = "0.25"
     with streamlit_server(run_env, tmp_path / "streamlit.log") as url, chromium_page([], VIEWPORT) as page:
         _open(page, f"{url}/model_metrics", "viewer", "Model Metrics")
-        time.sleep(4)
+        time.sleep(17)
         _sidebar(page).get_by_role("link", name="Home").click()  # the next click after the idle time
         page.get_by_text("Your session expired").first.wait_for(state="visible")
+        _settle(page)  # the run that found the session expired has finished (no stale sidebar left)
         assert page.get_by_role("button", name="Sign in").is_visible()
         assert page.get_by_text("Signed in as").count() == 0
-        _settle(page)
         _no_exception(page)
