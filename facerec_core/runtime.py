@@ -17,6 +17,12 @@ each measured on a 2-core machine:
   OpenMP threads that share them wait on each other (p95 rose about 5× with the other core busy), so while
   a bulk job of this process runs, requests drop to one thread; live video pins its own worker
   thread to one (:func:`pin_threads`).
+- Other processes count too. With the machine's cores taken by others (load average 6-9 on 2
+  cores), a request on 2 threads took 1.6-3.6 s p50 against 0.16-0.19 s on one: each of torch's
+  parallel regions ends at a barrier where one thread waits, spinning, for the other to be given
+  a core again. So a request uses only the cores that nobody else is using
+  (:func:`busy_elsewhere`: the run queue now, or the 1-minute load average, whichever is
+  higher), at least one; on an idle machine that is every core, as before.
 """
 from __future__ import annotations
 
@@ -38,15 +44,37 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def interactive_threads(setting: int = 0) -> int:
+def busy_elsewhere(loadavg: str | None = None) -> int:
+    """How many cores other work keeps busy now: the larger of the runnable tasks other than the
+    caller (``/proc/loadavg``'s 4th field, which reacts at once) and the 1-minute load average
+    rounded down (which smooths a quiet moment between another process's bursts). ``0`` where
+    the system does not say (not Linux). ``loadavg`` is that file's text (for tests)."""
+    if loadavg is None:
+        try:
+            with open("/proc/loadavg", encoding="ascii") as f:
+                loadavg = f.read()
+        except OSError:
+            return 0
+    try:
+        fields = loadavg.split()
+        running = int(fields[3].split("/")[0])
+        return max(running - 1, int(float(fields[0])), 0)
+    except (IndexError, ValueError):
+        return 0
+
+
+def interactive_threads(setting: int = 0, *, busy: int | None = None) -> int:
     """Threads for one interactive request: ``setting`` when positive; else one while a bulk
-    job of this process keeps the cores busy, otherwise every core (at most 8: beyond that a
-    single photo gains nothing)."""
+    job of this process keeps the cores busy; otherwise the cores this process may use that
+    other work leaves free (``busy``, default :func:`busy_elsewhere`), at least one and at most
+    8 (beyond that a single photo gains nothing)."""
     if setting > 0:
         return int(setting)
     if bulk_jobs_running():
         return 1
-    return min(available_cores(), 8)
+    cores = available_cores()
+    free = cores - (busy_elsewhere() if busy is None else busy)
+    return max(1, min(free, cores, 8))
 
 
 def use_interactive_threads(setting: int = 0) -> None:
@@ -104,6 +132,23 @@ def bulk_job() -> Iterator[None]:
     finally:
         with _bulk_lock:
             _bulk_jobs -= 1
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch at ``n`` threads on the calling thread for the block, then as before: for one-off
+    work that more threads do not speed up (building the int8 model)."""
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    before = torch.get_num_threads()
+    _set_torch_threads(n)
+    try:
+        yield
+    finally:
+        _set_torch_threads(before)
 
 
 def _set_torch_threads(n: int) -> None:

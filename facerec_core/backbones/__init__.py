@@ -71,7 +71,8 @@ def _build(spec: BackboneSpec, settings: Settings, dev: str, prec: str, flip: bo
                               name)
     if name == "facenet":
         from .facenet import load_facenet
-        return load_facenet(settings.models_dir, device=dev, flip=spec.resolve_flip(flip), precision=prec)
+        return load_facenet(settings.models_dir, device=dev, flip=spec.resolve_flip(flip), precision=prec,
+                            cache_dir=settings.cache_dir)
     if name == "dlib-resnet":
         from .dlib_resnet import DlibResnetBackbone
         return DlibResnetBackbone(flip=spec.resolve_flip(flip), device=dev)

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import ModelNotFoundError
 from ..faces import Face
+from ..runtime import torch_threads
 from .base import CroppingBackbone, crop_face, l2_normalize
 from .specs import spec_for
 
@@ -53,6 +54,8 @@ class InceptionResnetBackbone(CroppingBackbone):
             are cast once; casting them on every call, as autocast does, cost 11% of a one-face
             request). ``int8`` needs ``int8_qparams`` (see :func:`quantize_int8`).
         int8_qparams: activation ranges measured by :func:`calibrate_int8`.
+        int8_model: an int8 model already converted (read from the cache by :func:`load_facenet`):
+            used as it is, and ``model`` may then be ``None``.
         batch_size: faces per forward pass (with ``flip``, their mirror images ride in the same pass).
     """
 
@@ -60,12 +63,12 @@ class InceptionResnetBackbone(CroppingBackbone):
 
     def __init__(self, model, *, name: str, embedding_size: int, margin: float, standardize,
                  flip: bool = True, device: str = "cpu", precision: str = "fp32", batch_size: int = 16,
-                 int8_qparams: dict | None = None) -> None:
+                 int8_qparams: dict | None = None, int8_model=None) -> None:
         import torch
 
         if precision not in ("fp32", "bf16", "fp16", "int8"):
             raise ValueError(f"{name}: precision must be fp32, bf16, fp16 or int8, not {precision!r}")
-        if precision == "int8" and (int8_qparams is None or device != "cpu"):
+        if precision == "int8" and ((int8_qparams is None and int8_model is None) or device != "cpu"):
             raise ValueError(f"{name}: int8 runs on the CPU only, with a calibration (int8_qparams)")
         self.name = name
         self.embedding_size = embedding_size
@@ -77,10 +80,15 @@ class InceptionResnetBackbone(CroppingBackbone):
         self.batch_size = batch_size
         self._torch = torch
         self._dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
-        model = fold_batch_norms(model.eval())
-        if precision == "int8":
-            self.model = quantize_int8(model, int8_qparams)
+        if int8_model is not None:
+            if precision != "int8":
+                raise ValueError(f"{name}: an int8 model was given for precision {precision}")
+            self.model = int8_model
+        elif precision == "int8":
+            with torch_threads(1):  # FX and weight packing gain nothing from more (and lose a lot on a busy CPU)
+                self.model = quantize_int8(fold_batch_norms(model.eval()), int8_qparams)
         else:
+            model = fold_batch_norms(model.eval())
             self.model = model.to(device=device, dtype=self._dtype, memory_format=torch.channels_last)
         self._lock = threading.Lock()
 
@@ -150,6 +158,17 @@ def fold_batch_norms(model):
 INT8_ENGINE = "onednn"
 
 
+def use_int8_engine() -> None:
+    """Select the int8 engine (weights are packed for it, so before any is built or read)."""
+    import torch
+
+    # The inception branches joined by each cat keep their own ranges, so the quantised cat
+    # requantises them, and torch warns at every first call; the embeddings' agreement with
+    # fp32 is measured instead (tests and the README).
+    warnings.filterwarnings("ignore", message="All inputs of this cat operator", category=UserWarning)
+    torch.backends.quantized.engine = INT8_ENGINE
+
+
 def _prepare_int8(model, activation_observer):
     import torch
     from torch.ao.quantization import QConfig, QConfigMapping, quantize_fx
@@ -195,10 +214,7 @@ def quantize_int8(model, qparams: dict[str, list[float]]):
     from torch.ao.quantization import quantize_fx
     from torch.ao.quantization.observer import MinMaxObserver
 
-    # The inception branches joined by each cat keep their own ranges, so the quantised cat
-    # requantises them, and torch warns at every first call; the embeddings' agreement with
-    # fp32 is measured instead (tests and the README).
-    warnings.filterwarnings("ignore", message="All inputs of this cat operator", category=UserWarning)
+    use_int8_engine()
     with warnings.catch_warnings():
         # torch.ao's eager int8 is deprecated in favour of torchao, but works in the pinned
         # torch (2.14.1) and is the one that needs no compiler at run time
@@ -218,20 +234,57 @@ def quantize_int8(model, qparams: dict[str, list[float]]):
 
 
 def load_facenet(models_dir: Path, *, device: str = "cpu", flip: bool = True,
-                 precision: str = "fp32") -> InceptionResnetBackbone:
-    """The default offline backbone: FaceNet 20170512-110547 (128-d)."""
+                 precision: str = "fp32", cache_dir: Path | None = None) -> InceptionResnetBackbone:
+    """The default offline backbone: FaceNet 20170512-110547 (128-d).
+
+    In int8 with a ``cache_dir``, the converted model is read from the cache when a trustworthy
+    one was built for these weights, this calibration and this torch (see :mod:`.int8_cache`),
+    else built and cached: building it is most of a cold start."""
     import torch
 
     from .keras_facenet import EMBEDDING_SIZE, build_model, verify_weights
 
     path = verify_weights(models_dir)
+    options = dict(name="facenet", embedding_size=EMBEDDING_SIZE, margin=spec_for("facenet").margin,
+                   standardize=prewhiten, flip=flip, device=device, precision=precision)
+    qparams = read_int8_calibration() if precision == "int8" else None
+    cached_at, key = None, None
+    if precision == "int8" and cache_dir is not None and device == "cpu":
+        from .int8_cache import cache_file, load as load_cached
+
+        key = int8_cache_key(models_dir)
+        cached_at = cache_file(cache_dir, key)
+        use_int8_engine()
+        with torch_threads(1):
+            int8_model = load_cached(cached_at, key)
+        if int8_model is not None:
+            log.info("int8 FaceNet read from %s", cached_at)
+            return InceptionResnetBackbone(None, **options, int8_model=int8_model)
     model = build_model(EMBEDDING_SIZE)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    qparams = read_int8_calibration() if precision == "int8" else None
-    return InceptionResnetBackbone(model, name="facenet", embedding_size=EMBEDDING_SIZE,
-                                   margin=spec_for("facenet").margin,
-                                   standardize=prewhiten, flip=flip, device=device, precision=precision,
-                                   int8_qparams=qparams)
+    backbone = InceptionResnetBackbone(model, **options, int8_qparams=qparams)
+    if cached_at is not None:
+        from .int8_cache import save as save_cached
+
+        with torch_threads(1):
+            save_cached(cached_at, key, backbone.model)
+    return backbone
+
+
+def int8_cache_key(models_dir: Path, calibration: Path | None = None):
+    """What the cached int8 FaceNet depends on: the converted weights' SHA-256 (as recorded at
+    conversion, which :func:`~.keras_facenet.verify_weights` has just checked against the file),
+    the calibration file's SHA-256, torch's version, the engine and the cache's format."""
+    import torch
+
+    from ..hashing import sha256_file
+    from .int8_cache import CacheKey
+    from .keras_facenet import RECORD_FILENAME
+
+    record = json.loads((Path(models_dir) / RECORD_FILENAME).read_text())
+    return CacheKey(weights_sha256=str(record.get("sha256")),
+                    calibration_sha256=sha256_file(calibration or INT8_CALIBRATION),
+                    torch_version=torch.__version__, engine=INT8_ENGINE)
 
 
 # Made by scripts/calibrate_facenet_int8.py (LFW View-1 training people; see the README).
