@@ -24,6 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from facerec_core import fewshot as fs  # noqa: E402
+from facerec_core.backbones.specs import spec_for  # noqa: E402
 from facerec_core.embeddings import extract_embeddings  # noqa: E402
 from facerec_core.identity.identifiers import NearestNeighborIdentifier  # noqa: E402
 from facerec_core.identity.sources import ModelSource  # noqa: E402
@@ -32,7 +33,8 @@ from facerec_core.secure_files import private_dir  # noqa: E402
 from facerec_core.settings import Settings  # noqa: E402
 
 RULES = [
-    fs.Rule("gallery only: nearest sample, fixed gate (before)"),
+    fs.Rule("gallery only: nearest sample, fixed gate (before)",
+            fixed_threshold=spec_for("facenet").identify_threshold),
     fs.Rule("gallery only: + template", template=True),
     fs.Rule("gallery only: + background cohort", background=True, cohort_weight=0.5),
     fs.Rule("gallery only: template + background cohort", template=True, background=True, cohort_weight=0.5),
@@ -138,6 +140,12 @@ def print_tables(results: dict) -> None:
             a, b = row["at_far"]["0.01"], row["at_far"]["0.001"]
             print(f"{name[:62]:62}{k:>3}{a['probes']:>8}{a['correct_rate']:>9.4f}{a['far']:>8.4f}"
                   f"{b['correct_rate']:>10.4f}{b['far']:>8.4f}{b['wrong']:>7}  {b['refused']}")
+    print("\nat the shipped thresholds (k: correct rate, wrong, FAR on the reporting strangers):")
+    for name, r in rows:
+        fixed = {k: row["at_fixed"] for k, row in r["k"].items() if "at_fixed" in row}
+        if fixed:
+            print(f"  {name} (threshold {next(iter(fixed.values()))['threshold']:.2f}): " + "; ".join(
+                f"k={k}: {v['correct_rate']:.4f}, {v['wrong']} wrong, FAR {v['far']:.4f}" for k, v in fixed.items()))
     print("\n== By face size (k = 3; downscaled copies; full-size thresholds) ==")
     print(f"{'':62}{'size':>7}{'probes':>8}{'@FAR1%':>9}{'FAR':>8}{'@FAR0.1%':>10}{'FAR':>8}  refused at 0.1%")
     for name, r in rows:

@@ -230,6 +230,8 @@ class Rule:
     cohort_weight: float = 0.0
     min_face_size: float = 40.0
     model: bool = False
+    fixed_threshold: float | None = None
+    """Also report at this threshold (the one the code ships), not only at chosen FARs."""
 
 
 def evaluate_rule(split: FewShotSplit, records: Records, rule: Rule, backbone: str, *, ks: Sequence[int] = KS,
@@ -257,6 +259,8 @@ def evaluate_rule(split: FewShotSplit, records: Records, rule: Rule, backbone: s
                 truth = [split.name_of[p] for p in probes]
                 row = {"people": len(people), "enrollment": dict(enrolled),
                        "at_far": {f"{far:g}": summarise(truth, d_probe, d_report, t) for far, t in thresholds.items()}}
+                if rule.fixed_threshold is not None:
+                    row["at_fixed"] = summarise(truth, d_probe, d_report, rule.fixed_threshold)
                 row["sizes"] = _extra_rows(split, probes, extra, run, thresholds)
                 out["k"][str(k)] = row
             finally:
@@ -282,11 +286,12 @@ def _extra_rows(split: FewShotSplit, probes: Sequence[str], extra: dict[str, Seq
 
 
 def evaluate_distance_peer(split: FewShotSplit, emb: dict[str, np.ndarray], found: dict[str, bool], *,
-                           ks: Sequence[int] = KS, extra: dict[str, Sequence[tuple[str, str]]] | None = None,
-                           fars: Sequence[float] = FARS) -> dict:
+                           ks: Sequence[int] = KS, tolerance: float | None = 0.6,
+                           extra: dict[str, Sequence[tuple[str, str]]] | None = None, fars: Sequence[float] = FARS) -> dict:
     """The face_recognition library on the same split with its own rule: the nearest enrolled
     encoding by Euclidean distance (score = −distance), photos where it finds no face refused at
-    enrollment and as probes, thresholds chosen on the same choosing strangers."""
+    enrollment and as probes, thresholds chosen on the same choosing strangers; also at the
+    library's own default ``tolerance`` (distance 0.6, ``compare_faces``)."""
     out: dict = {"rule": "face_recognition: 1-NN Euclidean distance", "k": {}}
     for k in ks:
         people, probes = split.enrollment(k)
@@ -311,6 +316,8 @@ def evaluate_distance_peer(split: FewShotSplit, emb: dict[str, np.ndarray], foun
         truth = [split.name_of[p] for p in probes]
         row = {"people": len(people), "enrolled_samples": len(G),
                "at_far": {f"{far:g}": summarise(truth, d_probe, d_report, t) for far, t in thresholds.items()}}
+        if tolerance is not None:
+            row["at_fixed"] = summarise(truth, d_probe, d_report, -float(tolerance))
         row["sizes"] = _extra_rows(split, probes, extra, run, thresholds)
         out["k"][str(k)] = row
     return out
