@@ -144,7 +144,8 @@ def main(argv=None) -> int:
     if args.fewshot:
         import fewshot
 
-        fewshot.main((["--lfw-dir", str(args.lfw_dir)] if args.lfw_dir else []) + (["--no-peer"] if args.no_peer else []))
+        fewshot.main((["--lfw-dir", str(args.lfw_dir)] if args.lfw_dir else [])
+                     + (["--no-peer"] if args.no_peer else []))
     return 0
 
 
