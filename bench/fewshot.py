@@ -59,8 +59,12 @@ def main(argv=None) -> int:
     ap.add_argument("--size-images", type=int, default=200, help="photos downscaled per size and kind")
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--markdown", type=Path, help="only print the tables of this JSON (a former run) as Markdown")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text())))
+        return 0
     settings = Settings.from_env().replace(lfw_dir=args.lfw_dir)
     split = fs.make_split(scan_lfw(settings.lfw_dir), args.seed, max_people=args.max_people,
                           max_single=args.max_single)
@@ -155,6 +159,37 @@ def print_tables(results: dict) -> None:
                   f"{b['correct_rate']:>10.4f}{b['far']:>8.4f}  {b['refused']}")
     print("\nenrollment outcomes (k = 3): " + "; ".join(
         f"{n}: {r['k']['3'].get('enrollment', r['k']['3'].get('enrolled_samples'))}" for n, r in rows[:1] + rows[-1:]))
+
+
+def markdown(results: dict) -> str:
+    """The tables as Markdown (for the README and the Model Metrics page)."""
+    rows = list(results["ours"].items()) + ([("face_recognition (1-NN distance)", results["peer"])]
+                                           if results["peer"] else [])
+    out = ["| rule | k | probes | correct @FAR 1% | correct @FAR 0.1% | FAR (report half) 1% / 0.1% | wrong @0.1% "
+           "| refused @0.1%: below thr / too small / det score / no face |", "|---|---|---|---|---|---|---|---|"]
+    for name, r in rows:
+        for k, row in r["k"].items():
+            a, b = row["at_far"]["0.01"], row["at_far"]["0.001"]
+            ref = " / ".join(str(b["refused"][x]) for x in fs.REFUSALS)
+            out.append(f"| {name} | {k} | {a['probes']} | {a['correct_rate']:.3f} | {b['correct_rate']:.3f} | "
+                       f"{a['far']:.2%} / {b['far']:.2%} | {b['wrong']} | {ref} |")
+    out += ["", "| rule (k = 3) | face size | probes | strangers | correct @FAR 1% | correct @FAR 0.1% "
+            "| FAR 1% / 0.1% | refused @0.1%: too small / no face |", "|---|---|---|---|---|---|---|---|"]
+    for name, r in rows:
+        for label, row in r["k"]["3"].get("sizes", {}).items():
+            a, b = row["0.01"], row["0.001"]
+            out.append(f"| {name} | {label} px | {a['probes']} | {a['strangers']} | {a['correct_rate']:.3f} | "
+                       f"{b['correct_rate']:.3f} | {a['far']:.2%} / {b['far']:.2%} | "
+                       f"{b['refused']['face too small']} / {b['refused']['no face']} |")
+    fixed = [(n, r) for n, r in rows if any("at_fixed" in row for row in r["k"].values())]
+    if fixed:
+        out += ["", "| at the shipped threshold | k | threshold | correct | wrong | FAR |", "|---|---|---|---|---|---|"]
+        for name, r in fixed:
+            for k, row in r["k"].items():
+                f = row["at_fixed"]
+                out.append(f"| {name} | {k} | {f['threshold']:.2f} | {f['correct_rate']:.3f} | {f['wrong']} | "
+                           f"{f['far']:.2%} |")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":
