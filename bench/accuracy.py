@@ -1,11 +1,12 @@
 """Accuracy benchmark on the full LFW: our pipeline per backbone beside the face_recognition library.
 
-    python bench/accuracy.py [--lfw-dir PATH] [--backbones facenet,dlib-resnet] [--no-peer]
+    python bench/accuracy.py [--lfw-dir PATH] [--backbones facenet,dlib-resnet] [--no-peer] [--fewshot]
 
 Prints, from one run: the original protocol (people with >= 2 images, stratified 80/20 split,
 seed 42) for the original design, each backbone's RBF SVM and nearest-neighbour identifiers and
 the peer's 1-NN; LFW View-2 (10 folds, mean ± std, TAR at FAR 0.1%); open-set identification
-(DIR at FAR 1% / 0.1%) with and without the LFW name-variant merge. Embeddings are cached
+(DIR at FAR 1% / 0.1%) with and without the LFW name-variant merge; with ``--fewshot``, the few-shot
+gallery protocol too (bench/fewshot.py: k = 1, 3, 5 enrolled photos, strangers, face sizes). Embeddings are cached
 (first run: several minutes). Speed has its own benchmark: bench/speed.py.
 """
 from __future__ import annotations
@@ -78,6 +79,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-peer", action="store_true", help="skip the face_recognition library")
     ap.add_argument("--no-svm", action="store_true", help="skip the RBF SVM (minutes on 1,680 people)")
     ap.add_argument("--out", type=Path, help="write every figure as JSON here")
+    ap.add_argument("--fewshot", action="store_true", help="also run the few-shot gallery protocol (bench/fewshot.py)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     settings = Settings.from_env().replace(lfw_dir=args.lfw_dir)
@@ -139,6 +141,11 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1, default=float))
     print(f"\nall figures: {out}")
+    if args.fewshot:
+        import fewshot
+
+        fewshot.main((["--lfw-dir", str(args.lfw_dir)] if args.lfw_dir else [])
+                     + (["--no-peer"] if args.no_peer else []))
     return 0
 
 

@@ -5,6 +5,14 @@ whenever the store's change counter moves (another session or process enrolled o
 someone), so new enrollments count at once (``bench/gallery_search.py``: about 2 ms per probe at
 100k samples, 2 cores). The gallery answers raw cosines; the threshold and the cohort shift are
 applied by :func:`facerec_core.identity.decide`, for the gallery and the trained model alike.
+
+Two options exist for galleries of few photos per person (measured by :mod:`facerec_core.fewshot`,
+``bench/fewshot.py``): ``template`` scores a person by the mean of the cosine to their nearest
+sample and the cosine to their mean template (one odd photo weighs less, and k photos average
+out instead of the maximum of k chances rising with k); ``background`` is a matrix of embeddings
+of people who are never enrolled, whose top-:data:`~facerec_core.identity.kernel.COHORT_SIZE`
+mean cosine becomes the candidate's cohort, so the cohort shift of the open-set rule works
+without a trained model (a stranger who resembles everybody is discounted).
 """
 from __future__ import annotations
 
@@ -18,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FacerecError
-from ..identity.kernel import per_person_max, similarities, top_matches
+from ..identity.kernel import COHORT_SIZE, per_person_max, similarities, top_matches
 from ..identity.sources import Candidate
 from ..settings import Settings
 from .records import GalleryMatrix
@@ -35,13 +43,21 @@ class GallerySource:
             the gallery is empty and nothing is created).
         backbone: only samples of this backbone are searched.
         key_file: the gallery's encryption key (see :class:`GalleryStore`), for a path.
+        template: score each person by the mean of the nearest-sample cosine and the cosine to
+            the person's mean template (see the module's docstring) instead of the nearest sample.
+        background: unit embeddings of people never enrolled (this backbone's): the probe's mean
+            cosine to its :data:`COHORT_SIZE` nearest rows is every candidate's cohort.
     """
 
     RETRY_SECONDS = 30
 
     def __init__(self, store: GalleryStore | str | os.PathLike, backbone: str, *,
-                 key_file: str | os.PathLike | None | object = FROM_SETTINGS) -> None:
+                 key_file: str | os.PathLike | None | object = FROM_SETTINGS, template: bool = False,
+                 background: np.ndarray | None = None) -> None:
         self._key_file = key_file
+        self.template = bool(template)
+        self.background = None if background is None else np.ascontiguousarray(background, dtype=np.float32)
+        self._templates: tuple[int, np.ndarray] | None = None
         self._store = store if isinstance(store, GalleryStore) else None
         self.path = store.path if isinstance(store, GalleryStore) else Path(store)
         self.backbone = backbone
@@ -109,7 +125,28 @@ class GallerySource:
                 log.error("gallery %s: probes have %d values but its %s samples %d; the gallery is not searched",
                           self.path, X.shape[1], self.backbone, m.X.shape[1])
             return np.zeros((len(X), 0), np.float32), []
-        return per_person_max(similarities(X, m.X), m.starts), m.names
+        person = per_person_max(similarities(X, m.X), m.starts)
+        if self.template:
+            person = 0.5 * (person + similarities(X, self._mean_templates(m)))
+        return person, m.names
+
+    def _mean_templates(self, m: GalleryMatrix) -> np.ndarray:
+        """Each person's unit mean embedding, cached per gallery generation."""
+        if self._templates is None or self._templates[0] != m.generation:
+            sums = np.add.reduceat(m.X, m.starts, axis=0)
+            self._templates = (m.generation, sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12))
+        return self._templates[1]
+
+    def cohort(self, X: np.ndarray) -> np.ndarray | None:
+        """Each probe's mean cosine to its nearest background rows (``None``: no background)."""
+        if self.background is None or len(self.background) == 0:
+            return None
+        X = np.atleast_2d(np.asarray(X, dtype=np.float32))
+        if X.shape[1] != self.background.shape[1]:
+            return None
+        sims = similarities(X, self.background)
+        k = min(COHORT_SIZE, sims.shape[1])
+        return -np.partition(-sims, k - 1, axis=1)[:, :k].mean(axis=1)
 
     def search(self, X: np.ndarray, top_k: int = 3) -> list[Candidate]:
         """Per probe row, the nearest person with the cosine to their nearest sample and the
@@ -118,4 +155,6 @@ class GallerySource:
         sims, names = self.person_similarities(X)
         if not names:
             return []
-        return [Candidate(m[0].name, m[0].score, m) for m in top_matches(sims, names, top_k)]
+        cohort = self.cohort(X)
+        return [Candidate(m[0].name, m[0].score, m, None if cohort is None else float(cohort[i]))
+                for i, m in enumerate(top_matches(sims, names, top_k))]

@@ -1,0 +1,130 @@
+"""Issue #15: the few-shot gallery protocol and the few-sample decision rule, on real LFW photos.
+
+A fixed small split (40 people with >= 4 photos, 200 one-photo strangers): embeddings come from
+the shared bulk cache (warm for the default backbone), so this takes seconds."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facerec_core import fewshot as fs
+from facerec_core.embeddings import extract_embeddings
+from facerec_core.faces import Face
+from facerec_core.gallery import GalleryStore
+from facerec_core.gallery.search import GallerySource
+from facerec_core.identity.decide import Thresholds, decide
+from facerec_core.lfw import scan_lfw
+from facerec_core.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def small(lfw_dir):
+    settings = Settings.from_env().replace(lfw_dir=lfw_dir, backbone="facenet", device="cpu")
+    split = fs.make_split(scan_lfw(lfw_dir), seed=7, max_people=40, max_single=200)
+    es = extract_embeddings(split.all_paths() + split.background, settings, progress=False)
+    records = fs.Records.from_embedding_set(es)
+    background = np.stack([records.embedding[p] for p in split.background if records.found[p]])
+    return settings, split, records, background
+
+
+def test_the_split_keeps_enrolled_people_strangers_and_background_apart(small):
+    _, split, _, _ = small
+    name = split.name_of
+    enrolled = set(split.enrolled)
+    choose = {name[p] for p in split.strangers_choose}
+    report = {name[p] for p in split.strangers_report}
+    background = {name[p] for p in split.background}
+    assert len(enrolled) == 20 and not enrolled & (choose | report | background)
+    assert not choose & report and not background & (choose | report)
+    people, probes = split.enrollment(3)
+    assert all(len(v) == 3 for v in people.values()) and probes
+    assert not set(probes) & {p for v in people.values() for p in v}
+
+
+def _counts(split, records, background, rule, k=3, allowed_false_accepts=1):
+    """Probes named correctly at the threshold that lets ``allowed_false_accepts`` of all the
+    strangers through (both halves: a small split has too few to halve for a rate)."""
+    people, probes = split.enrollment(k)
+    strangers = split.strangers_choose + split.strangers_report
+    with tempfile.TemporaryDirectory() as tmp:
+        store = GalleryStore(Path(tmp) / "g.sqlite", key_file=None)
+        fs.enroll_records(store, people, records, "facenet")
+        gallery = GallerySource(store, "facenet", template=rule.template,
+                                background=background if rule.background else None)
+        thr = Thresholds(identify=0.0, cohort_weight=rule.cohort_weight)
+        d_probe = fs.decide_all(probes, records, [gallery], thr)
+        d_str = fs.decide_all(strangers, records, [gallery], thr)
+        store.close()
+    threshold = np.nextafter(np.sort(d_str.scores)[::-1][allowed_false_accepts], np.inf)
+    truth = [split.name_of[p] for p in probes]
+    s = fs.summarise(truth, d_probe, d_str, threshold)
+    assert s["strangers_accepted"] <= allowed_false_accepts
+    return s["correct"], s["wrong"], len(probes)
+
+
+def test_template_and_background_cohort_name_more_probes_at_the_same_false_accepts(small):
+    """With no stranger accepted, on this fixed split (measured: k = 1: 98 -> 110 of 115 probes,
+    k = 3: 70 -> 73 of 75; on other small splits the two can tie or swap by a probe or two, the
+    full protocol is bench/fewshot.py)."""
+    _, split, records, background = small
+    new_rule = fs.Rule("new", template=True, background=True, cohort_weight=0.5)
+    gained = 0
+    for k in (1, 3):
+        old = _counts(split, records, background, fs.Rule("before"), k, 0)
+        new = _counts(split, records, background, new_rule, k, 0)
+        assert new[0] >= old[0] and new[1] <= old[1], (k, old, new)
+        gained += new[0] - old[0]
+    assert gained >= 5
+
+
+def test_the_protocol_reports_every_k_and_far_with_refusals_by_reason(small):
+    _, split, records, background = small
+    out = fs.evaluate_rule(split, records, fs.Rule("new", template=True, background=True, cohort_weight=0.5),
+                           "facenet", background=background)
+    assert set(out["k"]) == {"1", "3", "5"}
+    for row in out["k"].values():
+        for far, s in row["at_far"].items():
+            assert s["far"] <= 3 * float(far) + 0.01  # chosen on the other half of the strangers
+            assert s["correct"] + s["wrong"] + sum(s["refused"].values()) == s["probes"]
+            assert set(s["refused"]) == set(fs.REFUSALS)
+
+
+def test_the_gallery_answers_a_background_cohort_that_decide_subtracts(small):
+    _, split, records, background = small
+
+    people, probes = split.enrollment(3)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = GalleryStore(Path(tmp) / "g.sqlite", key_file=None)
+        counts = fs.enroll_records(store, people, records, "facenet")
+        assert counts["added"] == 3 * len(people)
+        plain = GallerySource(store, "facenet")
+        rich = GallerySource(store, "facenet", template=True, background=background)
+        x = records.embedding[probes[0]][None, :]
+        c_plain, c_rich = plain.search(x)[0], rich.search(x)[0]
+        assert c_plain.cohort is None and c_rich.cohort is not None and 0 < c_rich.cohort < c_plain.score
+        members = [p for p in people[c_plain.name]]
+        nearest = max(float(records.embedding[p] @ x[0]) for p in members)
+        template = np.mean([records.embedding[p] for p in members], axis=0)
+        expected = 0.5 * (nearest + float(template @ x[0]) / float(np.linalg.norm(template)))
+        assert c_plain.score == pytest.approx(nearest, abs=1e-5) and c_rich.score == pytest.approx(expected, abs=1e-5)
+        face = Face(box=(0, 0, 100, 100), det_score=0.99, embedding=records.embedding[probes[0]])
+        decide([face], [rich], Thresholds(identify=-1.0, cohort_weight=0.5))
+        assert face.confidence == pytest.approx(c_rich.score - 0.5 * c_rich.cohort, abs=1e-5)
+        store.close()
+
+
+def test_enrollment_refuses_small_and_unclear_faces_as_the_gallery_does(small, tmp_path):
+    _, split, records, _ = small
+    people, _ = split.enrollment(1)
+    (name, (photo,)), = list(people.items())[:1]
+    records.size[photo], keep = 30.0, records.size[photo]
+    try:
+        store = GalleryStore(tmp_path / "g.sqlite", key_file=None)
+        counts = fs.enroll_records(store, {name: [photo]}, records, "facenet")
+        assert counts == {"refused: face too small": 1} and store.find_person(name) is None
+        store.close()
+    finally:
+        records.size[photo] = keep
