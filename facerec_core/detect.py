@@ -1,4 +1,4 @@
-"""Face detection with MTCNN (facenet-pytorch; its weights ship inside the wheel)."""
+"""Face detection with MTCNN (facenet-pytorch's weights, which ship inside its wheel; see :mod:`.mtcnn_nets`)."""
 from __future__ import annotations
 
 import logging
@@ -33,16 +33,16 @@ class FaceDetector:
 
     def __init__(self, min_face_size: int = 20, threshold: float = 0.9, device: str = "cpu",
                  max_side: int = Settings.max_detect_side) -> None:
-        from facenet_pytorch import MTCNN
+        from .mtcnn_nets import load_nets
 
         self.min_face_size = int(min_face_size)
         self.threshold = float(threshold)
         self.device = device
         self.max_side = int(max_side)
-        self._mtcnn = MTCNN(min_face_size=self.min_face_size, keep_all=True, device=device)
+        self._nets = load_nets(device)
         # channels-last tensors: torch's CPU max-pooling is ~4× faster on them, and MTCNN pools a
         # lot (detection 27 -> 16 ms on an LFW photo, one thread; boxes equal to 1e-4 px)
-        for stage in (self._mtcnn.pnet, self._mtcnn.rnet, self._mtcnn.onet):
+        for stage in self._nets:
             _run_channels_last(stage)
 
     def detect(self, image: np.ndarray, *, min_face_size: int | None = None,
@@ -62,13 +62,13 @@ class FaceDetector:
         memory), for faces down to ``min_face_size`` pixels of the image but not below
         :data:`MIN_DETECT_FACE` pixels of the copy; boxes and landmarks come back in the image's
         pixels. Smaller images are searched as they are."""
-        from .mtcnn import detect_same_size
+        from .mtcnn import FACTOR, THRESHOLDS, detect_same_size
 
         min_size = self.min_face_size if min_face_size is None else int(min_face_size)
         thresh = self.threshold if threshold is None else float(threshold)
         bound = self.max_side if max_side is None else int(max_side)
         copies = [resize_to_fit(image, bound)[0] for image in images]
-        m = self._mtcnn
+        pnet, rnet, onet = self._nets
         groups: dict[tuple[tuple[int, int], int], list[int]] = {}
         for i, (image, copy) in enumerate(zip(images, copies)):
             groups.setdefault((copy.shape[:2], _min_size_on(copy, image, min_size)), []).append(i)
@@ -77,8 +77,8 @@ class FaceDetector:
             for start in range(0, len(same_size), SAME_SIZE_BATCH):
                 indices = same_size[start:start + SAME_SIZE_BATCH]
                 # the networks hold no state at inference: concurrent threads need no lock
-                found = detect_same_size([copies[i] for i in indices], m.pnet, m.rnet, m.onet, copy_min_size,
-                                         device=self.device, thresholds=tuple(m.thresholds), factor=m.factor)
+                found = detect_same_size([copies[i] for i in indices], pnet, rnet, onet, copy_min_size,
+                                         device=self.device, thresholds=THRESHOLDS, factor=FACTOR)
                 for i, (boxes, points) in zip(indices, found):
                     boxes, points = _to_image_pixels(boxes, points, copies[i].shape, images[i].shape)
                     results[i] = [f for f in _to_faces(boxes[:, :4], boxes[:, 4], points, thresh)

@@ -24,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from .identity.identifiers import NearestNeighborIdentifier, SVMIdentifier
 from .secure_files import write_private
 
 ARRAYS_FILE = "identifier.npz"
 PARAMS_FILE = "identifier.json"
 SVC_FILE = "svc.skops"
-KINDS = {"nn": NearestNeighborIdentifier, "svm": SVMIdentifier}
+KINDS = ("nn", "svm")
+"""The identifier kinds that can be saved (their classes need scikit-learn: imported when used)."""
 TRUSTED_SVC_TYPES: list[str] = []
 """Types a ``svc.skops`` may name beyond skops' defaults (scikit-learn estimators, numpy): none."""
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
@@ -49,10 +49,18 @@ def model_files(kind: str) -> tuple[str, ...]:
     return (ARRAYS_FILE, PARAMS_FILE, SVC_FILE) if kind == "svm" else (ARRAYS_FILE, PARAMS_FILE)
 
 
+def identifier_class(kind: str) -> type:
+    """The class of an identifier ``kind``; scikit-learn is imported only here, so that code
+    which never touches a trained model (``predict --no-model``) starts without it."""
+    from .identity.identifiers import NearestNeighborIdentifier, SVMIdentifier
+
+    return {"nn": NearestNeighborIdentifier, "svm": SVMIdentifier}[kind]
+
+
 def kind_of(identifier: Any) -> str:
     """``nn`` or ``svm``; raises TypeError for anything else (nothing else can be saved)."""
-    for kind, cls in KINDS.items():
-        if type(identifier) is cls:
+    for kind in KINDS:
+        if type(identifier) is identifier_class(kind):
             return kind
     raise TypeError(f"cannot save a {type(identifier).__name__}: only fitted NearestNeighborIdentifier "
                     "and SVMIdentifier models can be saved")
@@ -104,7 +112,7 @@ def load_identifier(folder: Path, kind: str) -> Any:
     arrays = _read_arrays(folder / ARRAYS_FILE, kind)
     classes, gallery = arrays["classes"], arrays["gallery"]
     try:
-        identifier = KINDS[kind](**params["params"])
+        identifier = identifier_class(kind)(**params["params"])
     except TypeError as exc:
         raise ModelFileError(f"{folder / PARAMS_FILE}: parameters not accepted ({exc})") from None
     from sklearn.preprocessing import LabelEncoder

@@ -1,5 +1,5 @@
-"""MTCNN's three stages, with facenet-pytorch's networks and box arithmetic but a faster crop
-step, for one image or a batch of images of one size.
+"""MTCNN's three stages, with facenet-pytorch's networks and box arithmetic (re-stated in
+:mod:`.mtcnn_nets`, which does not import torchvision) but a faster crop step, for one image or a batch of images of one size.
 
 facenet-pytorch's ``detect_face`` cuts out and resizes every candidate box with its own
 ``interpolate(mode="area")`` call: ~60 calls an image, a fifth of detection time on a CPU.
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from facenet_pytorch.models.utils.detect_face import bbreg, batched_nms_numpy, generateBoundingBox, pad, rerec
-from torchvision.ops.boxes import batched_nms
+
+from .mtcnn_nets import apply_offsets, batched_nms, pixel_bounds, proposal_boxes, to_square
 
 THRESHOLDS = (0.6, 0.7, 0.7)  # facenet-pytorch's defaults for the three stages
 FACTOR = 0.709                # image pyramid step
@@ -39,7 +39,7 @@ def _area_windows(start: np.ndarray, stop: np.ndarray, n_out: int, device) -> tu
 def crop_resize_area(table: torch.Tensor, y: np.ndarray, ey: np.ndarray, x: np.ndarray, ex: np.ndarray,
                      size: int) -> torch.Tensor:
     """``(N, 3, size, size)`` (channels-last strides): rows ``y-1 .. ey-1`` and columns ``x-1 .. ex-1`` (1-based, as
-    facenet-pytorch's ``pad`` returns them) of the image whose summed-area table is ``table``
+    :func:`~.mtcnn_nets.pixel_bounds` returns them) of the image whose summed-area table is ``table``
     (``(H+1, W+1, 3)``, integer, from :func:`summed_area_table`), each area-resized to
     ``size``×``size`` exactly as ``interpolate(mode="area")`` (adaptive average pooling) does."""
     r0, r1 = _area_windows(np.asarray(y), np.asarray(ey), size, table.device)
@@ -112,7 +112,7 @@ def _stage_input(boxes: torch.Tensor, image_inds: torch.Tensor, w: int, h: int) 
     bounds (y, ey, x, ex); None if none is left."""
     if len(boxes) == 0:
         return None
-    y, ey, x, ex = pad(boxes, w, h)
+    y, ey, x, ex = pixel_bounds(boxes, w, h)
     keep = _valid(y, ey, x, ex)
     if not keep.any():
         return None
@@ -162,7 +162,7 @@ def detect_same_size(images: list[np.ndarray], pnet, rnet, onet, min_size: int, 
     found, found_inds = [], []
     for scale in scales:
         reg, probs = pnet(_normalize(pyramid_level(column_sums, int(h * scale + 1), int(w * scale + 1))))
-        boxes_s, inds_s = generateBoundingBox(reg, probs[:, 1], scale, thresholds[0])
+        boxes_s, inds_s = proposal_boxes(reg, probs[:, 1], scale, thresholds[0])
         pick = batched_nms(boxes_s[:, :4], boxes_s[:, 4], inds_s, 0.5)
         found.append(boxes_s[pick])
         found_inds.append(inds_s[pick])
@@ -173,7 +173,7 @@ def detect_same_size(images: list[np.ndarray], pnet, rnet, onet, min_size: int, 
     regw, regh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     boxes = torch.stack([boxes[:, 0] + boxes[:, 5] * regw, boxes[:, 1] + boxes[:, 6] * regh,
                          boxes[:, 2] + boxes[:, 7] * regw, boxes[:, 3] + boxes[:, 8] * regh, boxes[:, 4]], dim=1)
-    boxes = rerec(boxes)
+    boxes = to_square(boxes)
     del column_sums  # large photos: free it before the summed-area tables are built
     if len(boxes) == 0:
         return [_nothing() for _ in images]
@@ -190,7 +190,7 @@ def detect_same_size(images: list[np.ndarray], pnet, rnet, onet, min_size: int, 
     boxes = torch.cat([boxes[ipass, :4], probs[ipass, 1:2]], dim=1)
     reg, image_inds = reg[ipass], image_inds[ipass]
     pick = batched_nms(boxes[:, :4], boxes[:, 4], image_inds, 0.7)
-    boxes = rerec(bbreg(boxes[pick], reg[pick]))
+    boxes = to_square(apply_offsets(boxes[pick], reg[pick]))
     image_inds = image_inds[pick]
 
     # stage 3: the output network on 48×48 crops, with landmarks
@@ -204,8 +204,8 @@ def detect_same_size(images: list[np.ndarray], pnet, rnet, onet, min_size: int, 
     reg, points, image_inds = reg[ipass], points[ipass], image_inds[ipass]
     bw, bh = boxes[:, 2:3] - boxes[:, 0:1] + 1, boxes[:, 3:4] - boxes[:, 1:2] + 1
     points = torch.stack([bw * points[:, :5] + boxes[:, 0:1] - 1, bh * points[:, 5:] + boxes[:, 1:2] - 1], dim=2)
-    boxes = bbreg(boxes, reg)
-    pick = batched_nms_numpy(boxes[:, :4], boxes[:, 4], image_inds, 0.7, "Min")
+    boxes = apply_offsets(boxes, reg)
+    pick = batched_nms(boxes[:, :4], boxes[:, 4], image_inds, 0.7, by_min=True)
     boxes = boxes[pick].cpu().numpy().astype(np.float32)
     points = points[pick].cpu().numpy().astype(np.float32)
     image_inds = image_inds[pick].cpu().numpy()

@@ -93,3 +93,46 @@ def test_fast_stages_match_facenet_pytorch(lfw_dir):
         np.testing.assert_allclose(ours[our_order, :4], boxes[order], atol=1e-3)
         np.testing.assert_allclose(ours[our_order, 4], np.asarray(list(probs), float)[order], atol=1e-4)
         np.testing.assert_allclose(our_points[our_order], np.asarray(np.stack(list(points)), float)[order], atol=1e-3)
+
+
+def test_our_mtcnn_networks_are_facenet_pytorchs(lfw_dir):
+    """The networks defined in mtcnn_nets, with the wheel's weights read as plain tensors, give
+    facenet-pytorch's own outputs on a real photo's crops and pyramid level."""
+    import torch
+    from facenet_pytorch import MTCNN
+
+    from facerec_core.mtcnn_nets import load_nets
+
+    reference = MTCNN(keep_all=True)
+    image = torch.from_numpy(np.array(load_image(lfw_photo(lfw_dir, "Colin_Powell", 1)))).permute(2, 0, 1)[None].float()
+    x = (image - 127.5) * 0.0078125
+    inputs = [x[:, :, 50:130, 60:140], torch.nn.functional.interpolate(x[:, :, 70:190, 70:190], size=24),
+              torch.nn.functional.interpolate(x[:, :, 70:190, 70:190], size=48)]
+    with torch.inference_mode():
+        for ours, theirs, batch in zip(load_nets(), (reference.pnet, reference.rnet, reference.onet), inputs):
+            for a, b in zip(ours(batch), theirs(batch)):
+                torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_predict_without_a_model_imports_neither_sklearn_nor_torchvision(lfw_dir, tmp_path):
+    """The cold path of ``predict --no-model`` stays off scikit-learn and torchvision (1.5-2 s of
+    imports together): the detector and the default backbone need neither."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    photo = lfw_photo(lfw_dir, "Colin_Powell", 1)
+    code = ("import sys, runpy\n"
+            "sys.argv = ['facerec', 'predict', '--no-model', sys.argv[1]]\n"
+            "try:\n    runpy.run_module('facerec_core', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "import json\n"
+            "print(json.dumps(sorted(m for m in ('sklearn', 'torchvision', 'skops', 'streamlit', 'plotly') "
+            "if m in sys.modules)))\n")
+    env = {**os.environ, "FACEREC_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run([sys.executable, "-c", code, str(photo)], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert '"faces"' in done.stdout
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []

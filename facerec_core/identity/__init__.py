@@ -11,11 +11,23 @@ one :func:`decide` applies the quality gates and the open-set rule to them.
 This package knows neither SQLite nor the Recognizer; the gallery is a source defined in
 :mod:`facerec_core.gallery.search`.
 """
-from .calibration import calibrate_open_set, calibrate_threshold, leave_one_out_scores
 from .decide import MIN_IDENTIFY_DET_SCORE, MIN_IDENTIFY_FACE_SIZE, Thresholds, VerifyPreset, decide
-from .identifiers import NearestNeighborIdentifier, SVMIdentifier
 from .kernel import COHORT_SIZE, cohort_means, open_set_scores
 from .sources import Candidate, IdentitySource, ModelSource
+
+# scikit-learn takes ~0.8 s to import: the trained identifiers and their calibration come on first use
+_LAZY = {"calibrate_open_set": "calibration", "calibrate_threshold": "calibration",
+         "leave_one_out_scores": "calibration", "NearestNeighborIdentifier": "identifiers",
+         "SVMIdentifier": "identifiers"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["COHORT_SIZE", "Candidate", "IdentitySource", "MIN_IDENTIFY_DET_SCORE", "MIN_IDENTIFY_FACE_SIZE",
            "ModelSource", "NearestNeighborIdentifier", "SVMIdentifier", "Thresholds", "VerifyPreset", "calibrate_open_set",
