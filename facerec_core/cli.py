@@ -69,13 +69,22 @@ def _audited_training(args, kind: str, run) -> dict:
     return report
 
 
+def _stage_bars(args):
+    """A bar per training stage on a terminal (stderr), none with --quiet or into a pipe."""
+    from .progress import StageBars, bars_wanted
+
+    return StageBars(bars_wanted(quiet=args.quiet))
+
+
 def cmd_train(args) -> int:
     from .training import TrainConfig, train_lfw
 
     cfg = TrainConfig(min_images=args.min_images, seed=args.seed, identifier=args.identifier,
                       max_people=args.max_people, max_images=args.max_images, target_far=args.far,
                       verification=not args.no_verification, **_open_set_options(args))
-    report = _audited_training(args, "train", lambda: train_lfw(_settings(args), cfg, deploy=not args.no_deploy))
+    with _stage_bars(args) as bars:
+        report = _audited_training(args, "train",
+                                   lambda: train_lfw(_settings(args), cfg, deploy=not args.no_deploy, on_stage=bars))
     _print_summary(report)
     _print_version(report, deployed=not args.no_deploy)
     return 0
@@ -177,8 +186,11 @@ def cmd_predict(args) -> int:
 
     with _guarded(args, Action.RECOGNIZE) as (principal, audit):
         rec = Recognizer.load(_settings(args), require_model=not args.no_model)
+        from .progress import bars_wanted, over
+
         results, failed = [], 0
-        for path in args.images:
+        bars = bars_wanted(quiet=args.quiet)
+        for path in over(args.images, total=len(args.images), desc="recognizing", enabled=bars):
             try:
                 faces = rec.recognize(path, threshold=args.threshold, top_k=args.top_k)
                 results.append({"image": str(path), "faces": [f.to_dict() for f in faces]})
@@ -295,7 +307,9 @@ def cmd_retrain(args) -> int:
     cfg = TrainConfig(min_images=args.min_images, seed=args.seed, identifier=args.identifier,
                       max_people=args.max_people, max_images=args.max_images,
                       verification=not args.no_verification, **_open_set_options(args))
-    report = _audited_training(args, "retrain", lambda: retrain(_settings(args), cfg, deploy=not args.no_deploy))
+    with _stage_bars(args) as bars:
+        report = _audited_training(args, "retrain",
+                                   lambda: retrain(_settings(args), cfg, deploy=not args.no_deploy, on_stage=bars))
     _print_summary(report)
     g = report["gallery"]
     print(f"gallery folded in: {g['people']} people, {g['samples']} samples")
@@ -305,7 +319,7 @@ def cmd_retrain(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="facerec", description="Face detection and recognition, offline.")
-    p.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
+    _log_flags(p, top=True)
     sub = p.add_subparsers(dest="command", required=True)
 
     def compute_opts(sp):
@@ -429,7 +443,24 @@ def build_parser() -> argparse.ArgumentParser:
     from .access.commands import register
 
     register(sub)
+    _log_flags_below(p)
     return p
+
+
+def _log_flags(parser: argparse.ArgumentParser, top: bool = False) -> None:
+    """-v and -q, before the subcommand (``top``) or after it: a subcommand's copy defaults to
+    "not given", so ``facerec -v train`` is not undone by the subcommand's parser."""
+    default = {} if top else {"default": argparse.SUPPRESS}
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)", **default)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars", **default)
+
+
+def _log_flags_below(parser: argparse.ArgumentParser) -> None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):  # aliases share a parser
+                _log_flags(child)
+                _log_flags_below(child)
 
 
 def main(argv: list[str] | None = None) -> int:
