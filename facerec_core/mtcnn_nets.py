@@ -155,16 +155,22 @@ def _greedy_nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, *, plus
                 by_min: bool) -> np.ndarray:
     """Indices kept by greedy non-maximum suppression, best score first. Overlap is intersection
     over union, or over the smaller box with ``by_min``; ``plus_one`` counts pixels inclusively."""
-    one = 1.0 if plus_one else 0.0
+    one = np.float32(1.0 if plus_one else 0.0)
     x1, y1, x2, y2 = (boxes[:, i] for i in range(4))
     area = (x2 - x1 + one) * (y2 - y1 + one)
-    order = np.argsort(-scores, kind="stable")
+    # ties are common (PNet saturates at 1.0 on a clear face) and decide which box survives:
+    # break them as the reference implementations do (torch's descending sort for IoU,
+    # numpy's ascending argsort read from the end for the last step), so the boxes match theirs
+    if by_min:
+        order = np.argsort(scores)[::-1]
+    else:
+        order = torch.sort(torch.from_numpy(scores), descending=True).indices.numpy()
     keep = []
     while order.size:
         i, rest = order[0], order[1:]
         keep.append(i)
-        iw = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + one)
-        ih = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + one)
+        iw = np.maximum(np.float32(0.0), np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + one)
+        ih = np.maximum(np.float32(0.0), np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + one)
         inter = iw * ih
         if by_min:
             overlap = inter / np.minimum(area[i], area[rest])
@@ -181,9 +187,11 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor,
     over the smaller box, inclusive pixels)."""
     if boxes.numel() == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
-    b = boxes.detach().cpu().double().numpy()
-    s = scores.detach().cpu().double().numpy()
+    # float32 as facenet-pytorch and torchvision compute it: in float64 a borderline overlap
+    # can fall the other way and keep a different box
+    b = boxes.detach().cpu().float().numpy()
+    s = scores.detach().cpu().float().numpy()
     # shift each group's boxes apart so that boxes of different images never overlap
-    shift = (b.max() + 1.0) * groups.detach().cpu().double().numpy()
+    shift = (b.max() + np.float32(1.0)) * groups.detach().cpu().numpy().astype(np.float32)
     keep = _greedy_nms(b + shift[:, None], s, threshold, plus_one=by_min, by_min=by_min)
     return torch.as_tensor(keep, device=boxes.device)

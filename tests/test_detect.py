@@ -82,7 +82,8 @@ def test_fast_stages_match_facenet_pytorch(lfw_dir):
 
     reference = MTCNN(keep_all=True, min_face_size=20)
     images = [load_image(lfw_photo(lfw_dir, name, i)) for name, i in
-              [("Colin_Powell", 1), ("Tony_Blair", 2), ("George_W_Bush", 3), ("Serena_Williams", 1)]]
+              [("Colin_Powell", 1), ("Colin_Powell", 2), ("Tony_Blair", 2), ("George_W_Bush", 3),
+                                                                ("Serena_Williams", 1)]]
     images.append(compose_frame([images[0], images[1]], [(40, 100), (350, 120)]))
     for image in images:
         boxes, probs, points = reference.detect(image, landmarks=True)

@@ -22,7 +22,9 @@ from facerec_core.settings import Settings
 
 @pytest.fixture(scope="module")
 def small(lfw_dir):
-    settings = Settings.from_env().replace(lfw_dir=lfw_dir, backbone="facenet", device="cpu")
+    # in-process embedding (workers=1): on a cold cache deep in the full suite a spawned worker
+    # was killed (the same death as tests/test_embeddings.py's pool test), taking every test here
+    settings = Settings.from_env().replace(lfw_dir=lfw_dir, backbone="facenet", device="cpu", workers=1)
     split = fs.make_split(scan_lfw(lfw_dir), seed=7, max_people=40, max_single=200)
     es = extract_embeddings(split.all_paths() + split.background, settings, progress=False)
     records = fs.Records.from_embedding_set(es)
