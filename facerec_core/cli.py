@@ -39,8 +39,25 @@ def _print_json(obj) -> None:
 def cmd_setup(args) -> int:
     from .backbones.keras_facenet import prepare_weights
 
-    path = prepare_weights(_settings(args).models_dir, h5_path=args.h5, force=args.force)
+    settings = _settings(args)
+    path = prepare_weights(settings.models_dir, h5_path=args.h5, force=args.force)
     print(f"FaceNet weights ready: {path}")
+    if args.no_background:
+        return 0
+    from .gallery.background import background_path, build_background, load_background
+
+    if not args.force and load_background(settings, settings.backbone) is not None:
+        print(f"background cohort ready: {background_path(settings, settings.backbone)}")
+    elif settings.lfw_dir is None:
+        print("background cohort not built (FACEREC_LFW_DIR is not set): without a trained model the gallery "
+              "decides by the nearest sample")
+    else:
+        from .progress import bars_wanted
+
+        try:
+            print(f"background cohort built: {build_background(settings, progress=bars_wanted(quiet=args.quiet))}")
+        except FacerecError as exc:  # recognition works without it: say so, do not fail the set-up
+            print(f"background cohort not built: {exc}", file=sys.stderr)
     return 0
 
 
@@ -350,10 +367,15 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--seed", type=int, default=42)
             sp.add_argument("--no-verification", action="store_true", help="skip LFW View-2")
 
-    sp = sub.add_parser("setup", help="download and convert the default FaceNet weights (once)")
+    sp = sub.add_parser("setup", help="download and convert the default FaceNet weights and build the background "
+                                      "cohort from LFW (once)")
     sp.add_argument("--models-dir", type=Path)
     sp.add_argument("--h5", type=Path, help="use this facenet_keras.h5 instead of downloading")
-    sp.add_argument("--force", action="store_true", help="convert again")
+    sp.add_argument("--force", action="store_true", help="convert and build again")
+    sp.add_argument("--lfw-dir", type=Path, help="LFW folder for the background cohort (default: FACEREC_LFW_DIR)")
+    sp.add_argument("--cache-dir", type=Path, help="where the background cohort is kept (default: FACEREC_CACHE_DIR)")
+    sp.add_argument("--no-background", action="store_true",
+                    help="do not build the background cohort (the gallery then decides by the nearest sample)")
     sp.set_defaults(func=cmd_setup)
 
     sp = sub.add_parser("train", help="train on LFW and save artifacts")

@@ -31,6 +31,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .backbones.specs import FewShotRule
 from .evaluate import threshold_at_far
 from .faces import UNKNOWN, Face
 from .gallery.enroll import EnrollmentPolicy
@@ -38,6 +39,7 @@ from .gallery.records import NewSample
 from .gallery.search import GallerySource
 from .gallery.store import GalleryStore
 from .identity.decide import Thresholds, decide
+from .identity.kernel import COHORT_SIZE
 from .identity.sources import IdentitySource
 from .lfw import LFWDataset, name_variants
 
@@ -232,6 +234,16 @@ class Rule:
     model: bool = False
     fixed_threshold: float | None = None
     """Also report at this threshold (the one the code ships), not only at chosen FARs."""
+    person_cohort_weight: float = 0.0
+    cohort_size: int = COHORT_SIZE
+
+    @classmethod
+    def shipped(cls, name: str, rule: FewShotRule, **changes) -> "Rule":
+        """A backbone's :class:`~facerec_core.backbones.specs.FewShotRule` as the recognizer
+        applies it, reported at its own threshold too."""
+        return cls(name, template=True, background=True, cohort_weight=rule.cohort_weight,
+                   person_cohort_weight=rule.person_cohort_weight, cohort_size=rule.cohort_size,
+                   fixed_threshold=rule.threshold, **changes)
 
 
 def evaluate_rule(split: FewShotSplit, records: Records, rule: Rule, backbone: str, *, ks: Sequence[int] = KS,
@@ -250,7 +262,8 @@ def evaluate_rule(split: FewShotSplit, records: Records, rule: Rule, backbone: s
                 enrolled = enroll_records(store, people, records, backbone,
                                           EnrollmentPolicy(min_face_size=rule.min_face_size))
                 gallery = GallerySource(store, backbone, template=rule.template,
-                                        background=background if rule.background else None)
+                                        background=background if rule.background else None,
+                                        person_cohort_weight=rule.person_cohort_weight, cohort_size=rule.cohort_size)
                 sources: list[IdentitySource] = ([model] if rule.model and model is not None else []) + [gallery]
                 thr = Thresholds(identify=0.0, cohort_weight=rule.cohort_weight, min_face_size=rule.min_face_size)
                 run = lambda ps: decide_all(ps, records, sources, thr)  # noqa: E731

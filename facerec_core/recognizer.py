@@ -18,10 +18,11 @@ import numpy as np
 
 from .artifacts import load_artifacts
 from .backbones import Backbone, load_backbone
-from .backbones.specs import spec_for
+from .backbones.specs import FewShotRule, spec_for
 from .detect import FaceDetector
 from .errors import ArtifactError, FacerecError, NoTrainedModelError
 from .faces import UNKNOWN, Face, add_note, display_name
+from .gallery.background import load_background
 from .gallery.search import GallerySource
 from .identity import (MIN_IDENTIFY_DET_SCORE, MIN_IDENTIFY_FACE_SIZE, IdentitySource, ModelSource, Thresholds,
                        VerifyPreset, decide)
@@ -116,20 +117,23 @@ class Recognizer:
         settings: the settings every entry point takes its limits from (default: built-in).
         gallery: the enrolled gallery searched beside the model, or ``None``.
         report: the model's training report (its View-2 figures give the verification presets).
+        few_shot: the few-shot rule ``gallery`` searches with (its threshold and cohort weight
+            apply when there is no ``identifier``), or ``None``.
     """
 
     def __init__(self, detector: FaceDetector, backbone: Backbone, identifier: FittedIdentifier | None = None, *,
                  threshold: float | None = None, manifest: dict | None = None,
                  min_identify_size: float = MIN_IDENTIFY_FACE_SIZE, min_identify_score: float = MIN_IDENTIFY_DET_SCORE,
                  threads: int | None = None, settings: Settings | None = None,
-                 gallery: GallerySource | None = None, report: dict | None = None) -> None:
+                 gallery: GallerySource | None = None, report: dict | None = None,
+                 few_shot: FewShotRule | None = None) -> None:
         self.settings = settings or Settings()
         self.detector = detector
         self.backbone = backbone
         self.identifier = identifier
         self.manifest = manifest or {}
         self.thresholds = Thresholds.from_manifest(self.manifest, spec_for(backbone.name), has_model=identifier is not None,
-                                                   identify=threshold, report=report,
+                                                   identify=threshold, report=report, few_shot=few_shot,
                                                    min_face_size=min_identify_size,
                                                    min_det_score=min_identify_score)
         self.model = None if identifier is None else ModelSource(identifier)
@@ -161,8 +165,14 @@ class Recognizer:
         detector = FaceDetector(settings.min_face_size, settings.detection_threshold, device=device,
                                 max_side=settings.max_detect_side)
         backbone = load_backbone(settings.backbone, settings, device=device)
+        # without a trained model, the gallery decides by the backbone's few-shot rule where its
+        # background cohort has been built (`facerec setup`); otherwise by the nearest sample
+        rule = spec_for(backbone.name).few_shot if identifier is None else None
+        background = None if rule is None else load_background(settings, backbone.name)
+        rule = None if background is None else rule
         recognizer = cls(detector, backbone, identifier, manifest=manifest, settings=settings,
-                         gallery=GallerySource.for_settings(settings, backbone.name), report=report, **kwargs)
+                         gallery=GallerySource.for_settings(settings, backbone.name, rule=rule, background=background),
+                         report=report, few_shot=rule, **kwargs)
         recognizer.model_problem = problem
         return recognizer
 

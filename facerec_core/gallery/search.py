@@ -6,13 +6,17 @@ someone), so new enrollments count at once (``bench/gallery_search.py``: about 2
 100k samples, 2 cores). The gallery answers raw cosines; the threshold and the cohort shift are
 applied by :func:`facerec_core.identity.decide`, for the gallery and the trained model alike.
 
-Two options exist for galleries of few photos per person (measured by :mod:`facerec_core.fewshot`,
-``bench/fewshot.py``): ``template`` scores a person by the mean of the cosine to their nearest
-sample and the cosine to their mean template (one odd photo weighs less, and k photos average
-out instead of the maximum of k chances rising with k); ``background`` is a matrix of embeddings
-of people who are never enrolled, whose top-:data:`~facerec_core.identity.kernel.COHORT_SIZE`
-mean cosine becomes the candidate's cohort, so the cohort shift of the open-set rule works
-without a trained model (a stranger who resembles everybody is discounted).
+Three options serve galleries of few photos per person (measured by :mod:`facerec_core.fewshot`,
+``bench/fewshot.py``; together they are the backbone's
+:class:`~facerec_core.backbones.specs.FewShotRule`, used without a trained model):
+``template`` scores a person by the mean of the cosine to their nearest sample and the cosine to
+their mean template (one odd photo weighs less, and k photos average out instead of the maximum
+of k chances rising with k); ``background`` is a matrix of embeddings of people who are never
+enrolled (:mod:`facerec_core.gallery.background`), whose top-``cohort_size`` mean cosine becomes
+the candidate's cohort, so the cohort shift of the open-set rule works without a trained model (a
+stranger who resembles everybody is discounted); ``person_cohort_weight`` discounts each enrolled
+person the same way, by their template's mean cosine to their nearest background faces (a person
+who resembles everybody attracts strangers).
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..backbones.specs import FewShotRule
 from ..errors import FacerecError
 from ..identity.kernel import COHORT_SIZE, per_person_max, similarities, top_matches
 from ..identity.sources import Candidate
@@ -46,18 +51,24 @@ class GallerySource:
         template: score each person by the mean of the nearest-sample cosine and the cosine to
             the person's mean template (see the module's docstring) instead of the nearest sample.
         background: unit embeddings of people never enrolled (this backbone's): the probe's mean
-            cosine to its :data:`COHORT_SIZE` nearest rows is every candidate's cohort.
+            cosine to its ``cohort_size`` nearest rows is every candidate's cohort.
+        person_cohort_weight: with ``background``, each person's similarity is lowered by this
+            share of their mean template's mean cosine to its ``cohort_size`` nearest rows.
+        cohort_size: background rows averaged for a cohort.
     """
 
     RETRY_SECONDS = 30
 
     def __init__(self, store: GalleryStore | str | os.PathLike, backbone: str, *,
                  key_file: str | os.PathLike | None | object = FROM_SETTINGS, template: bool = False,
-                 background: np.ndarray | None = None) -> None:
+                 background: np.ndarray | None = None, person_cohort_weight: float = 0.0,
+                 cohort_size: int = COHORT_SIZE) -> None:
         self._key_file = key_file
         self.template = bool(template)
         self.background = None if background is None else np.ascontiguousarray(background, dtype=np.float32)
-        self._templates: tuple[int, np.ndarray] | None = None
+        self.person_cohort_weight = float(person_cohort_weight) if self.background is not None else 0.0
+        self.cohort_size = int(cohort_size)
+        self._templates: tuple[int, np.ndarray, np.ndarray | None] | None = None
         self._store = store if isinstance(store, GalleryStore) else None
         self.path = store.path if isinstance(store, GalleryStore) else Path(store)
         self.backbone = backbone
@@ -67,9 +78,15 @@ class GallerySource:
         self._warned = False
 
     @classmethod
-    def for_settings(cls, settings: Settings, backbone: str | None = None) -> "GallerySource":
-        """The gallery of ``settings`` (opened lazily, never created here)."""
-        return cls(gallery_path(settings), backbone or settings.backbone, key_file=settings.gallery_key_file)
+    def for_settings(cls, settings: Settings, backbone: str | None = None, *, rule: FewShotRule | None = None,
+                     background: np.ndarray | None = None) -> "GallerySource":
+        """The gallery of ``settings`` (opened lazily, never created here); with a few-shot
+        ``rule`` and its ``background`` cohort, searched by that rule."""
+        options = {} if rule is None or background is None else {
+            "template": True, "background": background, "person_cohort_weight": rule.person_cohort_weight,
+            "cohort_size": rule.cohort_size}
+        return cls(gallery_path(settings), backbone or settings.backbone, key_file=settings.gallery_key_file,
+                   **options)
 
     def _open(self) -> GalleryStore | None:
         if self._store is None and self.path.is_file():
@@ -114,7 +131,9 @@ class GallerySource:
         return [] if m is None else list(m.names)
 
     def person_similarities(self, X: np.ndarray) -> tuple[np.ndarray, list[str]]:
-        """``(n, n_people)`` cosine of each probe to each person's nearest sample, and the names."""
+        """``(n, n_people)`` similarity of each probe to each person, and the names: the cosine to
+        the person's nearest sample, or with the options of the few-shot rule (see the module's
+        docstring) that mixed with the template cosine and lowered by the person's cohort."""
         m = self.refresh()
         X = np.atleast_2d(np.asarray(X, dtype=np.float32))
         if m is None or not m.names:
@@ -126,26 +145,34 @@ class GallerySource:
                           self.path, X.shape[1], self.backbone, m.X.shape[1])
             return np.zeros((len(X), 0), np.float32), []
         person = per_person_max(similarities(X, m.X), m.starts)
-        if self.template:
-            person = 0.5 * (person + similarities(X, self._mean_templates(m)))
+        if self.template or self.person_cohort_weight:
+            templates, person_cohorts = self._mean_templates(m)
+            if self.template:
+                person = 0.5 * (person + similarities(X, templates))
+            if person_cohorts is not None:
+                person = person - np.float32(self.person_cohort_weight) * person_cohorts
         return person, m.names
 
-    def _mean_templates(self, m: GalleryMatrix) -> np.ndarray:
-        """Each person's unit mean embedding, cached per gallery generation."""
+    def _mean_templates(self, m: GalleryMatrix) -> tuple[np.ndarray, np.ndarray | None]:
+        """Each person's unit mean embedding and, with a person cohort weight, its mean cosine to
+        its nearest background rows; cached per gallery generation."""
         if self._templates is None or self._templates[0] != m.generation:
             sums = np.add.reduceat(m.X, m.starts, axis=0)
-            self._templates = (m.generation, sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12))
-        return self._templates[1]
+            templates = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+            cohorts = self.cohort(templates) if self.person_cohort_weight else None
+            self._templates = (m.generation, templates, cohorts)
+        return self._templates[1], self._templates[2]
 
     def cohort(self, X: np.ndarray) -> np.ndarray | None:
-        """Each probe's mean cosine to its nearest background rows (``None``: no background)."""
+        """Each row's mean cosine to its ``cohort_size`` nearest background rows (``None``: no
+        background)."""
         if self.background is None or len(self.background) == 0:
             return None
         X = np.atleast_2d(np.asarray(X, dtype=np.float32))
         if X.shape[1] != self.background.shape[1]:
             return None
         sims = similarities(X, self.background)
-        k = min(COHORT_SIZE, sims.shape[1])
+        k = min(self.cohort_size, sims.shape[1])
         return -np.partition(-sims, k - 1, axis=1)[:, :k].mean(axis=1)
 
     def search(self, X: np.ndarray, top_k: int = 3) -> list[Candidate]:

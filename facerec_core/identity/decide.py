@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..backbones.specs import BackboneSpec
+from ..backbones.specs import BackboneSpec, FewShotRule
 from ..errors import FacerecError
 from ..faces import UNKNOWN, Face, Match, display_name
 from .kernel import open_set_scores
@@ -26,9 +26,25 @@ MIN_IDENTIFY_DET_SCORE = 0.95
 """Faces the detector is less sure of are not identified; enrollment refuses them too."""
 
 CALIBRATED = "calibrated (trained model, 1% FAR)"
+FEW_SHOT = "few-shot gallery rule (0.1% FAR measured on LFW)"
 
 PLAIN_SCALE = ("the cosine similarity of the two faces' embeddings, from -1 to 1: 1 is the same picture, "
                "photos of different people mostly score below 0.3")
+
+
+def identify_scale(cohort_weight: float, few_shot: FewShotRule | None = None) -> str:
+    """What an identification score is, for people (the rule in use)."""
+    if few_shot is not None:
+        return ("the mean of two cosine similarities (-1 to 1), the face's to the person's closest photo and to "
+                f"their average face, minus {few_shot.person_cohort_weight:.2f} × the person's average face's mean "
+                f"similarity to the {few_shot.cohort_size} most similar of a crowd of strangers, minus "
+                f"{few_shot.cohort_weight:.2f} × the face's own mean similarity to its {few_shot.cohort_size} most "
+                "similar strangers (a face or a person who resembles everybody is discounted)")
+    if not cohort_weight:
+        return "the cosine similarity (-1 to 1) between the face and the best-matching person's closest photo"
+    return ("the cosine similarity (-1 to 1) between the face and the best-matching person's closest photo, minus "
+            f"{cohort_weight:.2f} × the face's mean similarity to the 20 next most similar people (a face that "
+            "resembles everybody is discounted)")
 
 
 def normalised_scale(weight: float) -> str:
@@ -104,6 +120,7 @@ class Thresholds:
             (the default, ``verify``) first.
         claim_presets: the same for "is this photo person P?" (best cosine to P's photos).
         verify_scale: what a verification score is, for people.
+        identify_scale: what an identification score is, for people.
     """
 
     identify: float
@@ -116,25 +133,30 @@ class Thresholds:
     verify_presets: tuple[VerifyPreset, ...] = ()
     claim_presets: tuple[VerifyPreset, ...] = ()
     verify_scale: str = PLAIN_SCALE
+    identify_scale: str = ""
 
     @classmethod
     def from_manifest(cls, manifest: Mapping[str, Any] | None, spec: BackboneSpec, *, has_model: bool,
                       identify: float | None = None, report: Mapping[str, Any] | None = None,
-                      **gates: float) -> "Thresholds":
+                      few_shot: FewShotRule | None = None, **gates: float) -> "Thresholds":
         """The thresholds a trained model's manifest stores, or the backbone's documented defaults
         (:class:`~facerec_core.backbones.specs.BackboneSpec`) where it stores none. ``identify``
         overrides the open-set threshold; ``gates`` the quality gates. The verification cohort is
-        only used with a model (its classes are the cohort).
+        only used with a model (its classes are the cohort). Without a model, ``few_shot`` (the
+        rule the gallery searches with, when its background cohort is there) gives the open-set
+        threshold and cohort weight.
 
         Verification presets: those the model's training measured on LFW View-2 (the manifest's
         ``verify_presets``, else its ``report``'s verification figures) for the score the model
         verifies with; without them, the backbone's, measured on View-2 with the plain cosine by
         ``bench/verify_presets.py``; where neither exists, one ``default`` preset, not measured."""
         stored = dict((manifest or {}).get("thresholds", {}))
+        if few_shot is not None and not has_model:
+            stored = {"identify": few_shot.threshold, "cohort_weight": few_shot.cohort_weight}
         if identify is not None:
             value, source = float(identify), "given"
         elif "identify" in stored:
-            value, source = float(stored["identify"]), CALIBRATED
+            value, source = float(stored["identify"]), FEW_SHOT if few_shot is not None and not has_model else CALIBRATED
         else:
             value, source = spec.identify_threshold, f"default for {spec.name}"
         verify_weight = float(stored.get("verify_cohort_weight", 0.0)) if has_model else 0.0
@@ -156,9 +178,11 @@ class Thresholds:
         claims = _presets(spec.claim_presets, spec.claims_measured_on) or tuple(
             dataclasses.replace(p, far=None, tar=None, measured_on="measured for pairs, not for claims")
             for p in _presets(spec.verify_presets, "") or presets)
-        return cls(identify=value, cohort_weight=float(stored.get("cohort_weight", 0.0)), verify=presets[0].threshold,
+        cohort_weight = float(stored.get("cohort_weight", 0.0))
+        return cls(identify=value, cohort_weight=cohort_weight, verify=presets[0].threshold,
                    verify_cohort_weight=verify_weight, source=source, verify_presets=presets, claim_presets=claims,
-                   verify_scale=normalised_scale(verify_weight) if verify_weight else PLAIN_SCALE, **gates)
+                   verify_scale=normalised_scale(verify_weight) if verify_weight else PLAIN_SCALE,
+                   identify_scale=identify_scale(cohort_weight, None if has_model else few_shot), **gates)
 
     def verify_preset(self, name: str | None = None, *, claim: bool = False) -> VerifyPreset:
         """The verification preset called ``name`` (default: the strictest), of the pair presets or,
