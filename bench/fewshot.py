@@ -40,7 +40,7 @@ RULES = [
     fs.Rule("gallery only: template + probe's background cohort (w 0.5, 20)", template=True, background=True,
             cohort_weight=0.5),
     fs.Rule.shipped("gallery only: few-shot rule (default)", SHIPPED),
-    fs.Rule.shipped("gallery only: few-shot rule, no size gate", SHIPPED, min_face_size=0.0),
+    fs.Rule.shipped("gallery only: few-shot rule, faces under 40 px refused", SHIPPED, small_face_margin=None),
     fs.Rule("trained model + gallery: nearest sample (before)", cohort_weight=0.5, model=True),
     fs.Rule("trained model + gallery: template", template=True, cohort_weight=0.5, model=True),
 ]

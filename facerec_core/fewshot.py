@@ -171,7 +171,8 @@ def enroll_records(store: GalleryStore, people: dict[str, list[str]], records: R
 @dataclasses.dataclass
 class Decisions:
     """What :func:`decide` answered for a list of photos with the threshold open: the name it
-    would give (``None``: refused before scoring, ``why`` says which gate), and the score."""
+    would give (``None``: refused before scoring, ``why`` says which gate), and the score (less
+    the margin a small face must clear, so that one threshold decides every face)."""
 
     names: list[str | None]
     scores: np.ndarray
@@ -196,7 +197,7 @@ def decide_all(paths: Sequence[str], records: Records, sources: Sequence[Identit
             names.append(None), why.append("below threshold")
         else:
             names.append(f.identity), why.append("")
-            scores[i] = f.confidence
+            scores[i] = f.confidence - thresholds.margin(f)  # a small face needs the margin more
     return Decisions(names, scores, why)
 
 
@@ -236,6 +237,9 @@ class Rule:
     """Also report at this threshold (the one the code ships), not only at chosen FARs."""
     person_cohort_weight: float = 0.0
     cohort_size: int = COHORT_SIZE
+    small_face_margin: float | None = None
+    """With a value, probes smaller than ``min_face_size`` are decided against the threshold plus
+    this instead of being refused (enrollment still refuses them)."""
 
     @classmethod
     def shipped(cls, name: str, rule: FewShotRule, **changes) -> "Rule":
@@ -243,7 +247,7 @@ class Rule:
         applies it, reported at its own threshold too."""
         return cls(name, template=True, background=True, cohort_weight=rule.cohort_weight,
                    person_cohort_weight=rule.person_cohort_weight, cohort_size=rule.cohort_size,
-                   fixed_threshold=rule.threshold, **changes)
+                   fixed_threshold=rule.threshold, small_face_margin=rule.small_face_margin, **changes)
 
 
 def evaluate_rule(split: FewShotSplit, records: Records, rule: Rule, backbone: str, *, ks: Sequence[int] = KS,
@@ -265,7 +269,8 @@ def evaluate_rule(split: FewShotSplit, records: Records, rule: Rule, backbone: s
                                         background=background if rule.background else None,
                                         person_cohort_weight=rule.person_cohort_weight, cohort_size=rule.cohort_size)
                 sources: list[IdentitySource] = ([model] if rule.model and model is not None else []) + [gallery]
-                thr = Thresholds(identify=0.0, cohort_weight=rule.cohort_weight, min_face_size=rule.min_face_size)
+                thr = Thresholds(identify=0.0, cohort_weight=rule.cohort_weight, min_face_size=rule.min_face_size,
+                                 small_face_margin=rule.small_face_margin)
                 run = lambda ps: decide_all(ps, records, sources, thr)  # noqa: E731
                 d_probe, d_choose, d_report = run(probes), run(split.strangers_choose), run(split.strangers_report)
                 thresholds = thresholds_at(d_choose, fars)

@@ -149,3 +149,35 @@ def test_the_shipped_few_shot_rule_names_more_probes_at_the_same_false_accepts(s
     assert at_shipped["threshold"] == spec_for("facenet").few_shot.threshold
     assert at_shipped["correct"] >= 0.85 * at_shipped["probes"] and at_shipped["wrong"] == 0
     assert at_shipped["strangers_accepted"] == 0
+
+
+def test_a_small_face_is_identified_against_the_raised_threshold(small):
+    """Under 40 px the few-shot rule identifies a face against threshold + its margin; without a
+    margin (the trained model's rule) the face is refused as too small."""
+    _, split, records, background = small
+    rule = spec_for("facenet").few_shot
+    people, probes = split.enrollment(3)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = GalleryStore(Path(tmp) / "g.sqlite", key_file=None)
+        fs.enroll_records(store, people, records, "facenet")
+        gallery = GallerySource(store, "facenet", template=True, background=background,
+                                person_cohort_weight=rule.person_cohort_weight, cohort_size=rule.cohort_size)
+
+        def face(size: float) -> Face:
+            return Face(box=(0, 0, size, size), det_score=0.99, embedding=records.embedding[probes[0]])
+
+        def thresholds(identify: float, margin: float | None = rule.small_face_margin) -> Thresholds:
+            return Thresholds(identify=identify, cohort_weight=rule.cohort_weight, small_face_margin=margin)
+
+        big = decide([face(100)], [gallery], thresholds(float("-inf")))[0]
+        score = big.confidence
+        between = decide([face(30)], [gallery], thresholds(score - rule.small_face_margin / 2))[0]
+        assert between.identity == "unknown" and between.confidence == pytest.approx(score)
+        assert between.threshold == pytest.approx(score + rule.small_face_margin / 2)
+        assert "threshold raised by 0.02" in between.reason
+        clear = decide([face(30)], [gallery], thresholds(score - 1.5 * rule.small_face_margin))[0]
+        assert clear.identity == big.identity and "threshold raised" in clear.reason
+        assert decide([face(100)], [gallery], thresholds(score - rule.small_face_margin / 2))[0].identity == big.identity
+        refused = decide([face(30)], [gallery], thresholds(score - 1.0, margin=None))[0]
+        assert refused.identity == "unknown" and "too small" in refused.note
+        store.close()

@@ -115,6 +115,9 @@ class Thresholds:
         verify: the 1:1 verification threshold.
         verify_cohort_weight: the cohort share subtracted in verification (0: plain cosine).
         min_face_size, min_det_score: the quality gates.
+        small_face_margin: ``None``: faces smaller than ``min_face_size`` are not identified;
+            a value: they are, against the threshold raised by this much (measured for the
+            backbone's few-shot rule, see :class:`~facerec_core.backbones.specs.FewShotRule`).
         source: where ``identify`` came from, for people (calibrated, given, or a default).
         verify_presets: the verification thresholds for measured false-accept rates, strictest
             (the default, ``verify``) first.
@@ -129,6 +132,7 @@ class Thresholds:
     verify_cohort_weight: float = 0.0
     min_face_size: float = MIN_IDENTIFY_FACE_SIZE
     min_det_score: float = MIN_IDENTIFY_DET_SCORE
+    small_face_margin: float | None = None
     source: str = "given"
     verify_presets: tuple[VerifyPreset, ...] = ()
     claim_presets: tuple[VerifyPreset, ...] = ()
@@ -182,7 +186,9 @@ class Thresholds:
         return cls(identify=value, cohort_weight=cohort_weight, verify=presets[0].threshold,
                    verify_cohort_weight=verify_weight, source=source, verify_presets=presets, claim_presets=claims,
                    verify_scale=normalised_scale(verify_weight) if verify_weight else PLAIN_SCALE,
-                   identify_scale=identify_scale(cohort_weight, None if has_model else few_shot), **gates)
+                   identify_scale=identify_scale(cohort_weight, None if has_model else few_shot),
+                   small_face_margin=few_shot.small_face_margin if few_shot is not None and not has_model else None,
+                   **gates)
 
     def verify_preset(self, name: str | None = None, *, claim: bool = False) -> VerifyPreset:
         """The verification preset called ``name`` (default: the strictest), of the pair presets or,
@@ -198,11 +204,16 @@ class Thresholds:
 
     def quality_note(self, face: Face) -> str | None:
         """Why ``face`` cannot be identified, or ``None`` when it passes the gates."""
-        if face.size < self.min_face_size:
+        if face.size < self.min_face_size and self.small_face_margin is None:
             return f"face too small to identify ({face.size:.0f} px)"
         if face.det_score < self.min_det_score:
             return f"face unclear (detection score {face.det_score:.2f})"
         return None
+
+    def margin(self, face: Face) -> float:
+        """How much more than the threshold ``face`` must score (small faces, when identified)."""
+        small = self.small_face_margin is not None and face.size < self.min_face_size
+        return float(self.small_face_margin) if small else 0.0
 
 
 def _on_scale(candidates: Sequence[Candidate], cohort: float, weight: float) -> list[Match]:
@@ -231,12 +242,13 @@ def decide(faces: list[Face], sources: Sequence[IdentitySource], thresholds: Thr
     face is ``"unknown"`` with the best match's score. ``matches`` (top-k, best first) starts
     with the person named, so a face's name, confidence and first match always agree, and an
     unknown face has no match at or above the threshold. ``reason`` says which of these
-    happened. With no source holding anyone, ``identity`` stays ``None`` (nobody can be named).
+    happened. A small face that ``thresholds`` identifies needs the threshold plus its margin
+    (``face.threshold`` holds what it needed). With no source holding anyone, ``identity`` stays ``None`` (nobody can be named).
     """
-    thr = thresholds.identify if threshold is None else float(threshold)
+    base = thresholds.identify if threshold is None else float(threshold)
     todo = []
     for face in faces:
-        face.threshold = thr
+        face.threshold = base + thresholds.margin(face)
         note = thresholds.quality_note(face)
         if note is not None:
             face.identity, face.note, face.reason = UNKNOWN, note, f"not identified: {note}"
@@ -247,6 +259,7 @@ def decide(faces: list[Face], sources: Sequence[IdentitySource], thresholds: Thr
     X = np.stack([f.embedding for f in todo])
     answers = [a for a in (source.search(X, top_k) for source in sources) if a]
     for i, face in enumerate(todo):
+        thr = face.threshold
         candidates: list[Candidate] = [a[i] for a in answers]
         if not candidates:
             face.identity, face.confidence = None, None
@@ -276,4 +289,6 @@ def decide(faces: list[Face], sources: Sequence[IdentitySource], thresholds: Thr
             face.reason = (f"closest to {display_name(matches[0].name)} ({matches[0].score:.3f}) but below "
                            f"threshold {thr:.3f}")
         face.matches = matches[:top_k]
+        if thresholds.margin(face):
+            face.reason += f" (a small face, {face.size:.0f} px: threshold raised by {thresholds.margin(face):.2f})"
     return faces
