@@ -1,7 +1,7 @@
 """Few-shot gallery protocol on LFW (facerec_core.fewshot): k = 1, 3, 5 enrolled photos per person,
 strangers never enrolled, our decision rules beside the face_recognition library, by face size.
 
-    python bench/fewshot.py [--seed 3] [--max-people N] [--no-peer] [--out PATH]
+    python bench/fewshot.py [--seed 3] [--max-people N] [--no-peer] [--out PATH] [--publish]
 
 Thresholds are chosen per false-accept rate on one seeded half of the strangers and reported on
 the other. The decision rules were compared on seeds 1, 2 and 4; the default seed 3 reports them.
@@ -34,12 +34,11 @@ from facerec_core.settings import Settings  # noqa: E402
 
 SHIPPED = spec_for("facenet").few_shot
 RULES = [
-    fs.Rule("gallery only: nearest sample (without a background cohort)",
-            fixed_threshold=spec_for("facenet").identify_threshold),
+    fs.Rule(fs.BEFORE, fixed_threshold=spec_for("facenet").identify_threshold),
     fs.Rule("gallery only: + template", template=True),
     fs.Rule("gallery only: template + probe's background cohort (w 0.5, 20)", template=True, background=True,
             cohort_weight=0.5),
-    fs.Rule.shipped("gallery only: few-shot rule (default)", SHIPPED),
+    fs.Rule.shipped(fs.SHIPPED, SHIPPED),
     fs.Rule.shipped("gallery only: few-shot rule, faces under 40 px refused", SHIPPED, small_face_margin=None),
     fs.Rule("trained model + gallery: nearest sample (before)", cohort_weight=0.5, model=True),
     fs.Rule("trained model + gallery: template", template=True, cohort_weight=0.5, model=True),
@@ -57,9 +56,12 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--max-people", type=int, help="people with >= 4 photos used (quick runs)")
     ap.add_argument("--max-single", type=int, default=1500, help="one-photo strangers used")
-    ap.add_argument("--size-images", type=int, default=200, help="photos downscaled per size and kind")
+    ap.add_argument("--size-images", type=int, default=400, help="photos downscaled per size and kind")
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--publish", action="store_true",
+                    help="also write the figures where the README and the Model Metrics page read them "
+                         "(a full default run only)")
     ap.add_argument("--markdown", type=Path, help="only print the tables of this JSON (a former run) as Markdown")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -130,6 +132,13 @@ def main(argv=None) -> int:
     out.write_text(json.dumps(results, indent=1, default=float))
     out.chmod(0o600)
     print(f"\nall figures: {out}")
+    if args.publish:
+        if args.max_people or args.no_peer or args.max_single != 1500:
+            print("not published: --publish needs a full default run (all people, 1,500 one-photo strangers, "
+                  "the peer)", file=sys.stderr)
+            return 2
+        fs.published_path(settings.backbone).write_text(json.dumps(results, indent=1, default=float) + "\n")
+        print(f"published: {fs.published_path(settings.backbone)}")
     return 0
 
 
@@ -137,59 +146,49 @@ def print_tables(results: dict) -> None:
     p = results["protocol"]
     print(f"\n== Few-shot gallery protocol on LFW (seed {p['seed']}; {p['people_enrolled']} people enrolled, "
           f"{p['strangers_choose']} + {p['strangers_report']} stranger photos to choose / report thresholds) ==")
-    rows = list(results["ours"].items()) + ([("face_recognition (1-NN distance)", results["peer"])]
-                                           if results["peer"] else [])
     print(f"{'':62}{'k':>3}{'probes':>8}{'@FAR1%':>9}{'FAR':>8}{'@FAR0.1%':>10}{'FAR':>8}{'wrong':>7}  refused at 0.1%")
-    for name, r in rows:
-        for k, row in r["k"].items():
-            a, b = row["at_far"]["0.01"], row["at_far"]["0.001"]
-            print(f"{name[:62]:62}{k:>3}{a['probes']:>8}{a['correct_rate']:>9.4f}{a['far']:>8.4f}"
-                  f"{b['correct_rate']:>10.4f}{b['far']:>8.4f}{b['wrong']:>7}  {b['refused']}")
-    print("\nat the shipped thresholds (k: correct rate, wrong, FAR on the reporting strangers):")
-    for name, r in rows:
-        fixed = {k: row["at_fixed"] for k, row in r["k"].items() if "at_fixed" in row}
-        if fixed:
-            print(f"  {name} (threshold {next(iter(fixed.values()))['threshold']:.2f}): " + "; ".join(
-                f"k={k}: {v['correct_rate']:.4f}, {v['wrong']} wrong, FAR {v['far']:.4f}" for k, v in fixed.items()))
+    rows = fs.result_rows(results)
+    for r in rows:
+        refused = {x: r[f"refused_{x}"] for x in fs.REFUSALS}
+        print(f"{r['rule'][:62]:62}{r['k']:>3}{r['probes']:>8}{r['correct_far_1']:>9.4f}{r['far_1']:>8.4f}"
+              f"{r['correct_far_01']:>10.4f}{r['far_01']:>8.4f}{r['wrong_01']:>7}  {refused}")
+    print("\nat the shipped thresholds (correct rate, wrong, FAR on the reporting strangers):")
+    for r in rows:
+        if "fixed" in r:
+            f = r["fixed"]
+            print(f"  {r['rule']} k={r['k']} (threshold {f['threshold']:.2f}): {f['correct_rate']:.4f}, "
+                  f"{f['wrong']} wrong, FAR {f['far']:.4f}")
     print("\n== By face size (k = 3; downscaled copies; full-size thresholds) ==")
-    print(f"{'':62}{'size':>7}{'probes':>8}{'@FAR1%':>9}{'FAR':>8}{'@FAR0.1%':>10}{'FAR':>8}  refused at 0.1%")
-    for name, r in rows:
-        for label, row in r["k"]["3"].get("sizes", {}).items():
-            a, b = row["0.01"], row["0.001"]
-            print(f"{name[:62]:62}{label:>7}{a['probes']:>8}{a['correct_rate']:>9.4f}{a['far']:>8.4f}"
-                  f"{b['correct_rate']:>10.4f}{b['far']:>8.4f}  {b['refused']}")
+    print(f"{'':62}{'size':>9}{'probes':>8}{'@FAR1%':>9}{'FAR':>8}{'@FAR0.1%':>10}{'FAR':>8}  refused small / no face")
+    for r in fs.size_rows(results):
+        print(f"{r['rule'][:62]:62}{r['size']:>9}{r['probes']:>8}{r['correct_far_1']:>9.4f}{r['far_1']:>8.4f}"
+              f"{r['correct_far_01']:>10.4f}{r['far_01']:>8.4f}  {r['refused_small']} / {r['refused_no_face']}")
+    first, last = next(iter(results["ours"].items())), (fs.PEER, results["peer"]) if results["peer"] else None
     print("\nenrollment outcomes (k = 3): " + "; ".join(
-        f"{n}: {r['k']['3'].get('enrollment', r['k']['3'].get('enrolled_samples'))}" for n, r in rows[:1] + rows[-1:]))
+        f"{n}: {r['k']['3'].get('enrollment', r['k']['3'].get('enrolled_samples'))}" for n, r in [first, last] if r))
 
 
 def markdown(results: dict) -> str:
-    """The tables as Markdown (for the README and the Model Metrics page)."""
-    rows = list(results["ours"].items()) + ([("face_recognition (1-NN distance)", results["peer"])]
-                                           if results["peer"] else [])
+    """The tables as Markdown (for the README; the Model Metrics page draws the same rows)."""
     out = ["| rule | k | probes | correct @FAR 1% | correct @FAR 0.1% | FAR (report half) 1% / 0.1% | wrong @0.1% "
            "| refused @0.1%: below thr / too small / det score / no face |", "|---|---|---|---|---|---|---|---|"]
-    for name, r in rows:
-        for k, row in r["k"].items():
-            a, b = row["at_far"]["0.01"], row["at_far"]["0.001"]
-            ref = " / ".join(str(b["refused"][x]) for x in fs.REFUSALS)
-            out.append(f"| {name} | {k} | {a['probes']} | {a['correct_rate']:.3f} | {b['correct_rate']:.3f} | "
-                       f"{a['far']:.2%} / {b['far']:.2%} | {b['wrong']} | {ref} |")
+    for r in fs.result_rows(results):
+        ref = " / ".join(str(r[f"refused_{x}"]) for x in fs.REFUSALS)
+        out.append(f"| {r['rule']} | {r['k']} | {r['probes']} | {r['correct_far_1']:.3f} | {r['correct_far_01']:.3f} | "
+                   f"{r['far_1']:.2%} / {r['far_01']:.2%} | {r['wrong_01']} | {ref} |")
     out += ["", "| rule (k = 3) | face size | probes | strangers | correct @FAR 1% | correct @FAR 0.1% "
             "| FAR 1% / 0.1% | refused @0.1%: too small / no face |", "|---|---|---|---|---|---|---|---|"]
-    for name, r in rows:
-        for label, row in r["k"]["3"].get("sizes", {}).items():
-            a, b = row["0.01"], row["0.001"]
-            out.append(f"| {name} | {label} px | {a['probes']} | {a['strangers']} | {a['correct_rate']:.3f} | "
-                       f"{b['correct_rate']:.3f} | {a['far']:.2%} / {b['far']:.2%} | "
-                       f"{b['refused']['face too small']} / {b['refused']['no face']} |")
-    fixed = [(n, r) for n, r in rows if any("at_fixed" in row for row in r["k"].values())]
+    for r in fs.size_rows(results):
+        out.append(f"| {r['rule']} | {r['size']} | {r['probes']} | {r['strangers']} | {r['correct_far_1']:.3f} | "
+                   f"{r['correct_far_01']:.3f} | {r['far_1']:.2%} / {r['far_01']:.2%} | {r['refused_small']} / "
+                   f"{r['refused_no_face']} |")
+    fixed = [r for r in fs.result_rows(results) if "fixed" in r]
     if fixed:
         out += ["", "| at the shipped threshold | k | threshold | correct | wrong | FAR |", "|---|---|---|---|---|---|"]
-        for name, r in fixed:
-            for k, row in r["k"].items():
-                f = row["at_fixed"]
-                out.append(f"| {name} | {k} | {f['threshold']:.2f} | {f['correct_rate']:.3f} | {f['wrong']} | "
-                           f"{f['far']:.2%} |")
+        for r in fixed:
+            f = r["fixed"]
+            out.append(f"| {r['rule']} | {r['k']} | {f['threshold']:.2f} | {f['correct_rate']:.3f} | {f['wrong']} | "
+                       f"{f['far']:.2%} |")
     return "\n".join(out)
 
 

@@ -179,3 +179,21 @@ def dir_far_figure(curve: dict, point: tuple[float, float] | None) -> go.Figure:
     fig.update_xaxes(type="log", range=x_range, dtick=1, tickformat=".1%")
     fig.update_yaxes(range=rate_range(shown), tickformat=".0%")
     return fig
+
+
+@st.cache_data(show_spinner=False)
+def few_shot_figure(rows: pd.DataFrame) -> go.Figure:
+    """Correct-name rate at a 0.1% false-accept rate per number of enrolled photos, one bar group
+    per ``k`` and one bar per rule (``rows``: columns ``rule``, ``k``, ``correct_far_01``), each bar
+    labelled with its value: the few-shot protocol's headline at a glance."""
+    fig = go.Figure()
+    for rule, group in rows.groupby("rule", sort=False):
+        fig.add_trace(go.Bar(
+            name=plotly_text(rule), x=[f"{k} photo{'s' if k > 1 else ''}" for k in group["k"]],
+            y=group["correct_far_01"], text=[f"{v:.0%}" for v in group["correct_far_01"]], textposition="outside",
+            hovertemplate="%{x} enrolled: %{y:.1%} of probes named correctly<extra>" + plotly_text(rule) + "</extra>"))
+    fig.update_layout(barmode="group", xaxis_title="photos enrolled per person",
+                      yaxis_title="named correctly at 0.1% false accepts", height=400, margin=dict(t=30, b=60),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+    fig.update_yaxes(range=[0, 1.12], tickformat=".0%")
+    return fig

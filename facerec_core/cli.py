@@ -42,22 +42,11 @@ def cmd_setup(args) -> int:
     settings = _settings(args)
     path = prepare_weights(settings.models_dir, h5_path=args.h5, force=args.force)
     print(f"FaceNet weights ready: {path}")
-    if args.no_background:
-        return 0
-    from .gallery.background import background_path, build_background, load_background
-
-    if not args.force and load_background(settings, settings.backbone) is not None:
-        print(f"background cohort ready: {background_path(settings, settings.backbone)}")
-    elif settings.lfw_dir is None:
-        print("background cohort not built (FACEREC_LFW_DIR is not set): without a trained model the gallery "
-              "decides by the nearest sample")
-    else:
+    if not args.no_background:
+        from .gallery.background import prepare_background
         from .progress import bars_wanted
 
-        try:
-            print(f"background cohort built: {build_background(settings, progress=bars_wanted(quiet=args.quiet))}")
-        except FacerecError as exc:  # recognition works without it: say so, do not fail the set-up
-            print(f"background cohort not built: {exc}", file=sys.stderr)
+        print(prepare_background(settings, force=args.force, progress=bars_wanted(quiet=args.quiet)))
     return 0
 
 

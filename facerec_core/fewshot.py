@@ -245,9 +245,10 @@ class Rule:
     def shipped(cls, name: str, rule: FewShotRule, **changes) -> "Rule":
         """A backbone's :class:`~facerec_core.backbones.specs.FewShotRule` as the recognizer
         applies it, reported at its own threshold too."""
-        return cls(name, template=True, background=True, cohort_weight=rule.cohort_weight,
-                   person_cohort_weight=rule.person_cohort_weight, cohort_size=rule.cohort_size,
-                   fixed_threshold=rule.threshold, small_face_margin=rule.small_face_margin, **changes)
+        options = dict(template=True, background=True, cohort_weight=rule.cohort_weight,
+                       person_cohort_weight=rule.person_cohort_weight, cohort_size=rule.cohort_size,
+                       fixed_threshold=rule.threshold, small_face_margin=rule.small_face_margin)
+        return cls(name, **{**options, **changes})
 
 
 def evaluate_rule(split: FewShotSplit, records: Records, rule: Rule, backbone: str, *, ks: Sequence[int] = KS,
@@ -370,3 +371,57 @@ def write_downscaled(plan: Sequence[tuple[str, float]], folder: Path,
             dest.chmod(0o600)
         out[str(dest)] = path
     return out
+
+
+# ---- published results ------------------------------------------------------------------------
+PEER = "face_recognition (1-NN distance)"
+BEFORE = "gallery only: nearest sample (without a background cohort)"
+"""The rule a gallery without a background cohort decides with, as a results file names it."""
+SHIPPED = "gallery only: few-shot rule (default)"
+"""The rule a recognizer without a model decides with, as a results file names it."""
+
+
+def published_path(backbone: str) -> Path:
+    """Where ``bench/fewshot.py --publish`` keeps the reported run of ``backbone`` (aggregate
+    figures only: no names, no embeddings; the README and Model Metrics show it)."""
+    return Path(__file__).resolve().parent / "backbones" / f"fewshot_{backbone}.json"
+
+
+def load_published(backbone: str) -> dict | None:
+    """The published run of ``backbone``, or ``None`` when it has none (or it cannot be read)."""
+    import json
+
+    try:
+        return json.loads(published_path(backbone).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def result_rows(results: dict) -> list[dict]:
+    """One row per rule (ours, then the peer) and ``k``: correct-name rates at FAR 1% and 0.1%,
+    the false-accept rates measured on the reporting strangers, wrong names and refusals at 0.1%."""
+    rules = list(results["ours"].items()) + ([(PEER, results["peer"])] if results.get("peer") else [])
+    rows = []
+    for name, r in rules:
+        for k, row in r["k"].items():
+            a, b = row["at_far"]["0.01"], row["at_far"]["0.001"]
+            rows.append({"rule": name, "k": int(k), "probes": a["probes"], "correct_far_1": a["correct_rate"],
+                         "correct_far_01": b["correct_rate"], "far_1": a["far"], "far_01": b["far"],
+                         "wrong_01": b["wrong"], **{f"refused_{r_}": b["refused"][r_] for r_ in REFUSALS},
+                         **({"fixed": row["at_fixed"]} if "at_fixed" in row else {})})
+    return rows
+
+
+def size_rows(results: dict, k: str = "3") -> list[dict]:
+    """One row per rule and face-size bin at ``k`` photos: probes, strangers, correct-name rates at
+    the full-size thresholds and the strangers accepted."""
+    rules = list(results["ours"].items()) + ([(PEER, results["peer"])] if results.get("peer") else [])
+    rows = []
+    for name, r in rules:
+        for label, row in r["k"][k].get("sizes", {}).items():
+            a, b = row["0.01"], row["0.001"]
+            rows.append({"rule": name, "size": f"{label} px", "probes": a["probes"], "strangers": a["strangers"],
+                         "correct_far_1": a["correct_rate"], "correct_far_01": b["correct_rate"],
+                         "far_1": a["far"], "far_01": b["far"], "refused_small": b["refused"]["face too small"],
+                         "refused_no_face": b["refused"]["no face"]})
+    return rows

@@ -11,6 +11,7 @@ from dashboard import charts
 from dashboard.data import model_report
 from dashboard.page import page_preamble
 from dashboard.plain import code, plain
+from facerec_core import fewshot
 from facerec_core.access import Action
 from facerec_core.errors import ArtifactError
 from facerec_core.evaluate import ORIGINAL_DESIGN
@@ -179,14 +180,66 @@ def split_open_set(open_set: dict) -> OpenSetView:
     return OpenSetView(headline, at_threshold, curve, point, tables, notes, other)
 
 
+# ---- few photos per person (the gallery without a model) --------------------------------------
+CHART_RULES = {fewshot.BEFORE: "ours before: nearest photo", fewshot.SHIPPED: "ours: few-shot rule (default)",
+               fewshot.PEER: "face_recognition library"}
+
+
+def few_shot_frames(results: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The chart's rows (the rule before, the default and the peer), the full table and the
+    face-size table of a published few-shot run, shaped for display."""
+    rows = pd.DataFrame(fewshot.result_rows(results))
+    chart = rows.assign(rule=rows["rule"].map(CHART_RULES)).dropna(subset=["rule"])
+    table = rows.assign(**{
+        "named @ FAR 1%": rows["correct_far_1"].map("{:.1%}".format),
+        "named @ FAR 0.1%": rows["correct_far_01"].map("{:.1%}".format),
+        "strangers accepted (1% / 0.1%)": [f"{a:.2%} / {b:.2%}" for a, b in zip(rows["far_1"], rows["far_01"])],
+        "wrong names @ 0.1%": rows["wrong_01"]})[["rule", "k", "probes", "named @ FAR 1%", "named @ FAR 0.1%",
+                                                  "strangers accepted (1% / 0.1%)", "wrong names @ 0.1%"]]
+    sizes = pd.DataFrame(fewshot.size_rows(results))
+    if not sizes.empty:
+        sizes = sizes.assign(**{"named @ FAR 1%": sizes["correct_far_1"].map("{:.1%}".format),
+                                "named @ FAR 0.1%": sizes["correct_far_01"].map("{:.1%}".format),
+                                "strangers accepted (1% / 0.1%)": [f"{a:.2%} / {b:.2%}" for a, b in
+                                                                   zip(sizes["far_1"], sizes["far_01"])]})[
+            ["rule", "size", "probes", "strangers", "named @ FAR 1%", "named @ FAR 0.1%",
+             "strangers accepted (1% / 0.1%)"]]
+    return chart, table, sizes
+
+
+def show_few_shot(backbone: str) -> None:
+    """How the gallery does with a few photos per person and no trained model: the published
+    few-shot protocol run of ``backbone``, beside the face_recognition library."""
+    st.subheader("A few photos per person (the gallery, no trained model)")
+    results = fewshot.load_published(backbone)
+    if results is None:
+        st.info(f"No few-shot figures are published for the {plain(backbone)} backbone "
+                "(`python bench/fewshot.py --publish` measures them).")
+        return
+    p = results["protocol"]
+    st.caption(f"LFW few-shot protocol, seed {p['seed']}: {p['people_enrolled']} people enrolled from k photos each "
+               f"and probed with their other photos; {p['strangers_choose'] + p['strangers_report']:,} photos of "
+               "strangers (never enrolled) — the threshold for each false-accept rate is chosen on one half of them "
+               "and the rates are counted on the other. The face_recognition library ran on the same split. "
+               "Measured by bench/fewshot.py.")
+    chart, table, sizes = few_shot_frames(results)
+    st.plotly_chart(charts.few_shot_figure(chart), key="metrics_few_shot")
+    st.dataframe(table, hide_index=True, key="metrics_few_shot_table")
+    if not sizes.empty:
+        st.markdown("**By face size** (3 photos enrolled; probes and strangers downscaled so the face is about "
+                    "30 or 60 px; the full-size thresholds)")
+        st.dataframe(sizes, hide_index=True, key="metrics_few_shot_sizes")
+
+
 # ---- the page ---------------------------------------------------------------------------------
 settings = page_preamble("Model Metrics", action=Action.VIEW_METRICS, needs_recognizer=False).settings
 
 try:
     manifest, report = model_report(settings)
 except ArtifactError as exc:
-    st.info(f"**No metrics to show yet.** {plain(exc)}", icon=":material/monitoring:")
+    st.info(f"**No trained model yet.** {plain(exc)}", icon=":material/monitoring:")
     st.page_link("pages/home.py", label="Train a model on the Home page", icon=":material/home:")
+    show_few_shot(settings.backbone)
     st.stop()
 
 data = report.get("data") or {}
@@ -290,6 +343,8 @@ if open_set:
     if parts.other:
         with st.expander("More open-set figures"):
             st.json(parts.other, expanded=False)
+
+show_few_shot(settings.backbone)
 
 # ---- manifest ---------------------------------------------------------------------------------
 st.subheader("The model")

@@ -101,3 +101,19 @@ def load_background(settings: Settings, backbone: str) -> np.ndarray | None:
         log.warning("background cohort %s not used (%s); rebuild it with `facerec setup`", path, exc)
         return None
     return rows
+
+
+def prepare_background(settings: Settings, *, force: bool = False, progress: bool = True) -> str:
+    """What ``facerec setup`` does for the background: keep a good file, else build one when an LFW
+    folder is set; returns what happened, for people (recognition works without it, so a
+    failure is said, not raised)."""
+    path = background_path(settings, settings.backbone)
+    if not force and load_background(settings, settings.backbone) is not None:
+        return f"background cohort ready: {path}"
+    if settings.lfw_dir is None:
+        return ("background cohort not built (FACEREC_LFW_DIR is not set): without a trained model the gallery "
+                "decides by the nearest sample")
+    try:
+        return f"background cohort built: {build_background(settings, progress=progress)}"
+    except FacerecError as exc:
+        return f"background cohort not built: {exc}"

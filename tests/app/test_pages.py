@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from facerec_core import fewshot
 from facerec_core.artifacts import deployed_dir
 from tests.app.conftest import shown, sign_in_app
 
@@ -92,7 +93,13 @@ def test_empty_state_every_page(empty_env):
 
     at.switch_page("pages/model_metrics.py").run()
     no_exception(at)
-    assert "No metrics to show yet" in texts(at.info)
+    assert "No trained model yet" in texts(at.info)
+    # the gallery's few-shot figures need no model: the published run, beside the peer
+    assert "A few photos per person (the gallery, no trained model)" in [h.value for h in at.subheader]
+    table, sizes = [d.value for d in at.dataframe if "named @ FAR 0.1%" in d.value.columns]
+    assert set(table["k"]) == {1, 3, 5} and (table["rule"] == "face_recognition (1-NN distance)").sum() == 3
+    assert (table["rule"] == fewshot.SHIPPED).sum() == 3
+    assert set(sizes["size"]) == {"<40 px", "40-80 px", ">80 px"}
 
 
 def test_recognize_without_model_still_boxes_faces(empty_env, held_out_photo):
@@ -292,7 +299,7 @@ def test_model_metrics_refuses_edited_artifacts(trained_env, tmp_path, monkeypat
     (deployed_dir(edited) / "report.json").write_text(json.dumps(report))
     monkeypatch.setenv("FACEREC_ARTIFACTS_DIR", str(edited))
     at = open_page("pages/model_metrics.py")
-    assert "No metrics to show yet" in texts(at.info)
+    assert "No trained model yet" in texts(at.info)
     assert "does not match the SHA-256" in texts(at.info)
     at.switch_page("pages/home.py").run()
     no_exception(at)

@@ -4,11 +4,14 @@ score and one display name per face with the reason, numbered boxes and rows in 
 shown across the page, and a face picked by its number highlighted and enlarged."""
 from __future__ import annotations
 
+
 import numpy as np
 import pytest
 
+from facerec_core.artifacts import load_artifacts
 from facerec_core.draw import HIGHLIGHT_COLOUR, annotate, face_label
 from facerec_core.faces import Face
+from facerec_core.identity.decide import identify_scale
 from facerec_core.images import load_image
 from tests.app.conftest import encode
 from tests.app.test_pages import _navigation_mode, no_exception, open_page, texts  # noqa: F401 (fixture)
@@ -70,7 +73,10 @@ def _group_photo(lfw_dir) -> bytes:
 def test_recognize_group_photo_numbered_rows_with_reasons_and_one_display_name(trained_env, lfw_dir):
     at = open_page("pages/recognize.py")
     help_text = at.slider(key="recognize_threshold").help
-    assert "minus a calibrated share" in help_text  # the help says what the score really is
+    # the help says what the score really is: the model's calibrated cohort share, as a number
+    _, manifest, _ = load_artifacts(trained_env.artifacts_dir)
+    weight = manifest["thresholds"]["cohort_weight"]
+    assert identify_scale(weight) in help_text and "best-matching person's closest photo" in help_text
     at.file_uploader[0].set_value(("group.png", _group_photo(lfw_dir), "image/png")).run()
     no_exception(at)
     assert not any("shown across the page" in m.value for m in at.markdown)  # no stray page text

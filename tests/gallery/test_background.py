@@ -86,6 +86,7 @@ def test_without_a_model_the_gallery_decides_by_the_few_shot_rule(background_set
     assert not rec.has_model and rec.thresholds.source == FEW_SHOT
     assert rec.threshold == RULE.threshold and rec.thresholds.cohort_weight == RULE.cohort_weight
     assert rec.gallery.template and rec.gallery.person_cohort_weight == RULE.person_cohort_weight
+    assert "average face" in rec.thresholds.identify_scale and rec.thresholds.small_face_margin == 0.02
     store = GalleryStore.open(background_settings)
     try:
         for name in NEWCOMERS:
@@ -103,3 +104,36 @@ def test_without_a_background_the_gallery_keeps_the_nearest_sample_rule(backgrou
     rec = Recognizer.load(background_settings.replace(cache_dir=tmp_path / "empty"), require_model=False)
     assert rec.threshold == spec_for("facenet").identify_threshold and rec.thresholds.cohort_weight == 0.0
     assert rec.gallery.background is None and not rec.gallery.template
+
+
+def test_setup_builds_the_background_from_the_people_with_two_or_three_photos(lfw_dir, tmp_path, monkeypatch, capsys):
+    """`facerec setup` on a small LFW-layout folder: only the people with 2 or 3 photos are
+    embedded; a second run keeps the good file; without an LFW folder it says what is missing."""
+    from facerec_core.cli import main
+    from facerec_core.lfw import scan_lfw
+
+    people = scan_lfw(lfw_dir).people
+    chosen = [n for n in sorted(people) if 2 <= len(people[n]) <= 3][:48] + ["Jacques_Chirac"]  # 52 photos: left out
+    small = tmp_path / "lfw"
+    for name in chosen:
+        (small / name).mkdir(parents=True)
+        for photo in people[name]:
+            (small / name / photo.name).symlink_to(photo)
+    monkeypatch.setenv("FACEREC_WORKERS", "1")
+    assert main(["setup", "-q", "--lfw-dir", str(small), "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert "background cohort built" in capsys.readouterr().out
+    settings = base_settings_for(tmp_path / "cache")
+    rows = load_background(settings, "facenet")
+    expected = sum(len(people[n]) for n in chosen[:-1])
+    assert rows is not None and expected - 3 <= len(rows) <= expected  # a photo without a face is left out
+    assert main(["setup", "-q", "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert "background cohort ready" in capsys.readouterr().out
+    monkeypatch.delenv("FACEREC_LFW_DIR", raising=False)
+    assert main(["setup", "-q", "--cache-dir", str(tmp_path / "other")]) == 0
+    assert "FACEREC_LFW_DIR is not set" in capsys.readouterr().out
+
+
+def base_settings_for(cache_dir):
+    from facerec_core.settings import Settings
+
+    return Settings.from_env().replace(cache_dir=cache_dir, backbone="facenet", device="cpu")

@@ -306,7 +306,7 @@ def test_pages_say_why_damaged_artifacts_cannot_be_used(damaged, trained, monkey
     directory, expected = damaged
     apply_env(monkeypatch, settings_env(trained[0].replace(artifacts_dir=directory)))
     at = pages_tests.open_page("pages/model_metrics.py")
-    assert "No metrics to show yet" in pages_tests.texts(at.info)
+    assert "No trained model yet" in pages_tests.texts(at.info)
     assert expected in pages_tests.texts(at.info)
     at.switch_page("pages/home.py").run()
     pages_tests.no_exception(at)
