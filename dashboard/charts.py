@@ -184,12 +184,14 @@ def dir_far_figure(curve: dict, point: tuple[float, float] | None) -> go.Figure:
 @st.cache_data(show_spinner=False)
 def few_shot_figure(rows: pd.DataFrame) -> go.Figure:
     """Correct-name rate at a 0.1% false-accept rate per number of enrolled photos, one bar group
-    per ``k`` and one bar per rule (``rows``: columns ``rule``, ``k``, ``correct_far_01``), each bar
-    labelled with its value: the few-shot protocol's headline at a glance."""
+    per ``k`` and one bar per rule (``rows``: columns ``rule``, ``k``, ``correct_far_01``; the rule
+    before first, ours second, the peer third), each bar labelled with its value: the few-shot
+    protocol's headline at a glance."""
     fig = go.Figure()
-    for rule, group in rows.groupby("rule", sort=False):
+    palette = ["#9aa5b1", "#2e86de", "#e17055", "#00b894"]  # before (grey), ours (blue), the peer (orange)
+    for (rule, group), colour in zip(rows.groupby("rule", sort=False), palette * len(rows)):
         fig.add_trace(go.Bar(
-            name=plotly_text(rule), x=[f"{k} photo{'s' if k > 1 else ''}" for k in group["k"]],
+            name=plotly_text(rule), marker_color=colour, x=[f"{k} photo{'s' if k > 1 else ''}" for k in group["k"]],
             y=group["correct_far_01"], text=[f"{v:.0%}" for v in group["correct_far_01"]], textposition="outside",
             hovertemplate="%{x} enrolled: %{y:.1%} of probes named correctly<extra>" + plotly_text(rule) + "</extra>"))
     fig.update_layout(barmode="group", xaxis_title="photos enrolled per person",
