@@ -106,6 +106,8 @@ def main() -> int:
     ap.add_argument("--stages", nargs="*", help="only these stages (names as printed)")
     ap.add_argument("--skip-cancel", action="store_true")
     ap.add_argument("--skip-render", action="store_true")
+    ap.add_argument("--identifier", choices=["auto", "svm", "nn"], default="auto",
+                    help="nn skips the SVM search (stages after it are reached sooner)")
     args = ap.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="facerec-bench-training-"))
@@ -115,7 +117,7 @@ def main() -> int:
         print("set FACEREC_LFW_DIR or --lfw-dir", file=sys.stderr)
         return 2
     config = TrainConfig(max_people=args.people, max_images=args.images, max_unknowns=args.strangers,
-                         verification=args.view2)
+                         verification=args.view2, identifier=args.identifier)
     print(f"{args.people} people x {args.images} images, {args.strangers} strangers; "
           f"artifacts {settings.artifacts_dir}, cache {settings.cache_dir}")
 

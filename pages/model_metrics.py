@@ -15,6 +15,7 @@ from facerec_core import fewshot
 from facerec_core.access import Action
 from facerec_core.errors import ArtifactError
 from facerec_core.evaluate import ORIGINAL_DESIGN
+from facerec_core.faces import display_name
 
 # ---- the report, shaped for tables and charts -------------------------------------------------
 METRIC_LABELS = {"accuracy": "Accuracy", "macro_precision": "Macro precision", "macro_recall": "Macro recall",
@@ -42,6 +43,7 @@ def comparison_table(report: dict, original: dict) -> pd.DataFrame:
 def per_person_frame(report: dict) -> pd.DataFrame:
     rows = report.get("per_person") or []
     frame = pd.DataFrame(rows, columns=["person", "precision", "recall", "f1", "support", "train_images"])
+    frame["person"] = frame["person"].map(display_name)  # "Colin Powell", as on every other page
     return frame.sort_values(["f1", "person"], ascending=[True, True], kind="stable").reset_index(drop=True)
 
 
@@ -171,7 +173,8 @@ def split_open_set(open_set: dict) -> OpenSetView:
             notes.append(f"Threshold calibration: {plain(value)}.")
         elif key == "merged_names" and isinstance(value, list):
             if value:
-                merged = "; ".join(" = ".join(plain(n) for n in group) for group in value if isinstance(group, list))
+                merged = "; ".join(" = ".join(plain(display_name(n)) for n in group)
+                                   for group in value if isinstance(group, list))
                 notes.append(f"LFW files some people under two names; these were treated as one person: {merged}.")
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             headline[plain(key.replace("_", " "))] = _format(value, _guess_kind(key, value))
@@ -282,6 +285,7 @@ else:
 # ---- confusions -------------------------------------------------------------------------------
 st.subheader("Most confused people")
 confused = pd.DataFrame(report.get("most_confused") or [], columns=["true", "predicted", "count"])
+confused[["true", "predicted"]] = confused[["true", "predicted"]].map(display_name)
 if confused.empty:
     st.success("No test image was given another person's name.")
 else:
@@ -337,7 +341,10 @@ if open_set:
         st.plotly_chart(charts.dir_far_figure(parts.curve, parts.curve_point), key="metrics_dir_far")
     for title, rows in parts.tables.items():
         st.markdown(f"**{title}**")
-        st.dataframe(pd.DataFrame(rows), hide_index=True)
+        frame = pd.DataFrame(rows)
+        for column in {"unknown", "matched", "person"} & set(frame.columns):
+            frame[column] = frame[column].map(lambda n: display_name(n) if isinstance(n, str) else n)
+        st.dataframe(frame.rename(columns=lambda c: str(c).replace("_", " ")), hide_index=True)
     for line in parts.notes:
         st.caption(line)
     if parts.other:

@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from facerec_core import fewshot
 from facerec_core.artifacts import deployed_dir
+from facerec_core.faces import display_name
 from tests.app.conftest import shown, sign_in_app
 
 APP_FILE = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
@@ -237,7 +238,7 @@ def test_model_metrics_shows_the_tables(trained_env, trained):
         assert comparison.loc["Accuracy", column] == f"{metrics['accuracy']:.1%}"
         assert comparison.loc["Weighted F1", column] == f"{metrics['weighted_f1']:.1%}"
     per_person = frame_with_column(at, "train_images")
-    assert sorted(per_person["person"]) == sorted(r["person"] for r in report["per_person"])
+    assert sorted(per_person["person"]) == sorted(display_name(r["person"]) for r in report["per_person"])
     assert len(at.table) == 2  # the comparison and the manifest: no View-2 table for the test model
     assert "was not run" in texts(at.info)
     assert "Open set: telling strangers apart" in texts(at.subheader)

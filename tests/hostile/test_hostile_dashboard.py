@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 import tests.app.test_pages as pages_tests
 from dashboard.plain import WORD_JOINER, code, plain, plotly_text
+from facerec_core.faces import display_name
 from tests.app.conftest import (PROJECT_ROOT, SLOW_MS, apply_env, chromium_page, counting_server, goto_signed_in,
                                settings_env, shown, streamlit_server)
 from tests.app.conftest import blank_png, empty_env, run_env, trained_env  # noqa: F401 (fixtures)
@@ -328,7 +329,9 @@ def test_model_metrics_and_home_show_hostile_report_strings_as_text(trained_env,
     assert_plain_everywhere(at, bait["note"], bait["source"], "SVM|`X`", "brand new $x$ rate",
                             "C=[c](http://127.0.0.1:9/c)")
     per_person = pages_tests.frame_with_column(at, "train_images")
-    assert bait["person"] in per_person["person"].tolist()  # a dataframe cell: as it is
+    # a dataframe cell: as it is, with the display name's spaces for underscores
+    assert display_name(bait["person"]) == "![pp](http://127.0.0.1:9/pp) Per Son"
+    assert display_name(bait["person"]) in per_person["person"].tolist()
 
     at.switch_page("pages/home.py").run()
     pages_tests.no_exception(at)
