@@ -3,7 +3,8 @@
 1. the time from Cancel to the training process having stopped, in each stage of a run, and
    whether anything of the cancelled run was left behind (nothing may be);
 2. Home's and Recognize's time to first render in Chromium, idle and while a training process
-   runs (the dashboard's TrainingProcess: nice +10, one thread), median of ``--repeats`` visits.
+   runs (the dashboard's TrainingProcess: nice +10, one thread), median of ``--repeats`` visits,
+   each a fresh browser session that signs in first (the time includes the sign-in).
 
     python bench/training_job.py --lfw-dir ../shared/data/lfw [--people 20 --images 20]
 
@@ -68,8 +69,12 @@ def cancel_in(settings: Settings, config: TrainConfig, stage: str, into: float) 
             "left_behind": sorted(after - before), "removed": removed}
 
 
-def render_times(url: str, repeats: int) -> dict[str, float]:
+def render_times(url: str, repeats: int, settings: Settings) -> dict[str, float]:
+    """Median seconds from opening each page in a fresh browser session, through the sign-in
+    form (an administrator of ``settings``' gallery), to the page's own content on screen."""
     from playwright.sync_api import sync_playwright
+
+    from tests.app.conftest import goto_signed_in
 
     marks = {"Home": ("", "People known"), "Recognize": ("/recognize", "Upload one or more photos to start.")}
     out = {}
@@ -83,7 +88,7 @@ def render_times(url: str, repeats: int) -> dict[str, float]:
                     page = browser.new_page(viewport={"width": 1400, "height": 1600})
                     page.set_default_timeout(600_000)
                     t0 = time.time()
-                    page.goto(url + path)
+                    goto_signed_in(page, url + path, settings=settings)
                     page.get_by_text(marker, exact=False).first.wait_for(state="visible")
                     times.append(time.time() - t0)
                     page.close()
@@ -142,15 +147,15 @@ def main() -> int:
         train_lfw(settings, small)  # a deployed model for Recognize to load
         env = {**os.environ, **settings_env(settings)}
         with streamlit_server(env, root / "streamlit.log") as url:
-            render_times(url, 1)  # warm: the models load once per server
-            idle = render_times(url, args.repeats)
+            render_times(url, 1, settings)  # warm: the models load once per server
+            idle = render_times(url, args.repeats, settings)
             busy_config = TrainConfig(max_people=args.people, max_images=args.images, identifier="svm",
                                       verification=False, open_set=False,
                                       svm_grid={"C": [float(c) for c in range(1, 201)], "gamma": [0.1 * g for g in range(1, 11)]})
             proc = TrainingProcess(settings, busy_config)
             proc.start()
             time.sleep(5)
-            busy = render_times(url, args.repeats)
+            busy = render_times(url, args.repeats, settings)
             stages = [e.data.get("stage") for e in proc.events() if e.event == "stage"]
             running = proc.poll() is None
             proc.cancel()

@@ -39,7 +39,6 @@ class FewShotRule:
         cohort_weight: the probe-side discount (the decision's ``cohort_weight``).
         person_cohort_weight: the enrolled person's discount.
         cohort_size: background faces averaged on each side.
-        measured_on: where the figures come from, for people.
         small_face_margin: faces smaller than the identification gate (40 px) are identified
             against ``threshold`` + this instead of being refused.
     """
@@ -48,7 +47,6 @@ class FewShotRule:
     cohort_weight: float
     person_cohort_weight: float
     cohort_size: int
-    measured_on: str
     small_face_margin: float = 0.0
 
 
@@ -166,8 +164,6 @@ _FACENET_CLAIMS = {
 # (1 wrongly); so faces under 40 px are identified against threshold + 0.02 instead of refused.
 # Seed 3 reports the rule (README, Model Metrics).
 _FACENET_FEW_SHOT = FewShotRule(threshold=0.32, cohort_weight=0.6, person_cohort_weight=0.2, cohort_size=10,
-                                measured_on="LFW few-shot protocol (bench/fewshot.py): about 0.1% of strangers "
-                                            "accepted against a gallery of about 300 people",
                                 small_face_margin=0.02)
 SPECS: dict[str, BackboneSpec] = {s.name: s for s in (
     BackboneSpec("facenet", "FaceNet 20170512-110547 (128-d, MS-Celeb-1M), offline; the default", 128,

@@ -26,7 +26,7 @@ MIN_IDENTIFY_DET_SCORE = 0.95
 """Faces the detector is less sure of are not identified; enrollment refuses them too."""
 
 CALIBRATED = "calibrated (trained model, 1% FAR)"
-FEW_SHOT = "few-shot gallery rule (0.1% FAR measured on LFW)"
+FEW_SHOT = "the few-shot gallery rule's, chosen for 0.1% of strangers accepted on LFW (bench/fewshot.py)"
 
 PLAIN_SCALE = ("the cosine similarity of the two faces' embeddings, from -1 to 1: 1 is the same picture, "
                "photos of different people mostly score below 0.3")
@@ -160,7 +160,8 @@ class Thresholds:
         if identify is not None:
             value, source = float(identify), "given"
         elif "identify" in stored:
-            value, source = float(stored["identify"]), FEW_SHOT if few_shot is not None and not has_model else CALIBRATED
+            value = float(stored["identify"])
+            source = FEW_SHOT if few_shot is not None and not has_model else CALIBRATED
         else:
             value, source = spec.identify_threshold, f"default for {spec.name}"
         verify_weight = float(stored.get("verify_cohort_weight", 0.0)) if has_model else 0.0
@@ -243,7 +244,8 @@ def decide(faces: list[Face], sources: Sequence[IdentitySource], thresholds: Thr
     with the person named, so a face's name, confidence and first match always agree, and an
     unknown face has no match at or above the threshold. ``reason`` says which of these
     happened. A small face that ``thresholds`` identifies needs the threshold plus its margin
-    (``face.threshold`` holds what it needed). With no source holding anyone, ``identity`` stays ``None`` (nobody can be named).
+    (``face.threshold`` holds what it needed). With no source holding anyone, ``identity`` stays
+    ``None`` (nobody can be named).
     """
     base = thresholds.identify if threshold is None else float(threshold)
     todo = []
