@@ -191,7 +191,7 @@ def cmd_predict(args) -> int:
     from .recognizer import Recognizer
 
     with _guarded(args, Action.RECOGNIZE) as (principal, audit):
-        rec = Recognizer.load(_settings(args), require_model=not args.no_model)
+        rec = Recognizer.load_for_recognition(_settings(args), no_model=args.no_model)
         from .progress import bars_wanted, over
 
         results, failed = [], 0
@@ -385,7 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("images", nargs="+", type=Path)
     sp.add_argument("--threshold", type=float, help="open-set threshold (cosine); default from the model")
     sp.add_argument("--top-k", type=int, default=3)
-    sp.add_argument("--no-model", action="store_true", help="detect and embed only, without a trained model")
+    sp.add_argument("--no-model", action="store_true",
+                    help="without a trained model: the enrolled people only, or detection and embedding when "
+                         "nobody is enrolled (with no model and people enrolled, that is the default)")
     sp.set_defaults(func=cmd_predict)
 
     sp = sub.add_parser("verify", help="are the faces in two images the same person?")

@@ -176,6 +176,20 @@ class Recognizer:
         recognizer.model_problem = problem
         return recognizer
 
+    @classmethod
+    def load_for_recognition(cls, settings: Settings | None = None, *, no_model: bool = False) -> "Recognizer":
+        """What naming faces needs: the trained model (a damaged one raises), or with no model at
+        all the enrolled gallery alone (its few-shot rule). With nobody to compare with,
+        :class:`NoTrainedModelError` is raised unless ``no_model`` asks for detection and
+        embedding only."""
+        try:
+            return cls.load(settings, require_model=not no_model)
+        except NoTrainedModelError:
+            recognizer = cls.load(settings, require_model=False)
+            if recognizer.gallery is None or not len(recognizer.gallery):
+                raise
+            return recognizer
+
     @property
     def sources(self) -> list[IdentitySource]:
         """Where known people come from, searched in this order: the model, then the gallery."""

@@ -137,3 +137,27 @@ def base_settings_for(cache_dir):
     from facerec_core.settings import Settings
 
     return Settings.from_env().replace(cache_dir=cache_dir, backbone="facenet", device="cpu")
+
+
+def test_predict_names_enrolled_people_without_a_model(background_settings, lfw_dir, tmp_path, monkeypatch, capsys):
+    """The command line a user lives in: enroll from 3 photos, then `predict` with no trained
+    model names them by the few-shot rule (before, it refused to run without a model)."""
+    import json
+
+    from facerec_core.cli import main
+
+    for key, value in {"FACEREC_CACHE_DIR": background_settings.cache_dir, "FACEREC_DATA_DIR": tmp_path / "data",
+                       "FACEREC_ARTIFACTS_DIR": tmp_path / "no-model", "FACEREC_WORKERS": "1"}.items():
+        monkeypatch.setenv(key, str(value))
+    name = "Jean_Chretien"
+    photos = [str(lfw_photo(lfw_dir, name, i)) for i in ENROLL_PHOTOS[name]]
+    assert main(["predict", "-q", photos[0]]) == 2  # nobody to compare with: said, as before
+    assert "no trained model" in capsys.readouterr().err
+    assert main(["enroll", "-q", "Jean Chretien", *photos]) == 0
+    capsys.readouterr()
+    probe, stranger = lfw_photo(lfw_dir, name, PROBE_PHOTO[name]), lfw_photo(lfw_dir, "Aaron_Eckhart", 1)
+    assert main(["predict", "-q", str(probe), str(stranger)]) == 0
+    answers = json.loads(capsys.readouterr().out)
+    assert [f["identity"] for f in answers[0]["faces"]] == ["Jean Chretien"]
+    assert [f["identity"] for f in answers[1]["faces"]] == [UNKNOWN]
+    assert answers[0]["faces"][0]["threshold"] == RULE.threshold
