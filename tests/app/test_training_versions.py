@@ -83,6 +83,9 @@ def test_training_runs_in_a_low_priority_process_and_cancel_stops_it(private_cop
     at = open_page("pages/home.py")
     assert "fitting svm on the training split" in at.get("progress")[0].proto.text
     next(b for b in at.button if b.label == "Cancel training").click().run()
+    # the page says how a run ended once, on the first run that sees it ended: on a busy machine
+    # that can already be the click's run
+    warned = texts(at.warning)
     status = process_job.wait(timeout=60)
     assert status.state == "cancelled", status.error
     with pytest.raises(ProcessLookupError):
@@ -91,7 +94,7 @@ def test_training_runs_in_a_low_priority_process_and_cancel_stops_it(private_cop
     assert [v.version for v in list_versions(private_copy.artifacts_dir)] == [before]
     at.run()
     no_exception(at)
-    assert "Nothing was saved" in texts(at.warning)
+    assert "Nothing was saved" in "\n".join([warned, texts(at.warning)])
 
 
 def test_a_finished_run_is_deployed_only_when_asked_and_can_be_rolled_back(private_copy, process_job):
