@@ -188,25 +188,27 @@ CHART_RULES = {fewshot.BEFORE: "ours before: nearest photo", fewshot.SHIPPED: "o
                fewshot.PEER: "face_recognition library"}
 
 
+RATE_COLUMNS = ["named @ FAR 1%", "named @ FAR 0.1%", "strangers accepted (1% / 0.1%)"]
+
+
+def _with_rates(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` (few-shot result or size rows) with their rates as the percentages people read."""
+    return rows.assign(**{
+        RATE_COLUMNS[0]: rows["correct_far_1"].map("{:.1%}".format),
+        RATE_COLUMNS[1]: rows["correct_far_01"].map("{:.1%}".format),
+        RATE_COLUMNS[2]: [f"{a:.2%} / {b:.2%}" for a, b in zip(rows["far_1"], rows["far_01"])]})
+
+
 def few_shot_frames(results: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The chart's rows (the rule before, the default and the peer), the full table and the
     face-size table of a published few-shot run, shaped for display."""
     rows = pd.DataFrame(fewshot.result_rows(results))
     chart = rows.assign(rule=rows["rule"].map(CHART_RULES)).dropna(subset=["rule"])
-    table = rows.assign(**{
-        "named @ FAR 1%": rows["correct_far_1"].map("{:.1%}".format),
-        "named @ FAR 0.1%": rows["correct_far_01"].map("{:.1%}".format),
-        "strangers accepted (1% / 0.1%)": [f"{a:.2%} / {b:.2%}" for a, b in zip(rows["far_1"], rows["far_01"])],
-        "wrong names @ 0.1%": rows["wrong_01"]})[["rule", "k", "probes", "named @ FAR 1%", "named @ FAR 0.1%",
-                                                  "strangers accepted (1% / 0.1%)", "wrong names @ 0.1%"]]
+    table = _with_rates(rows).rename(columns={"wrong_01": "wrong names @ 0.1%"})[
+        ["rule", "k", "probes", *RATE_COLUMNS, "wrong names @ 0.1%"]]
     sizes = pd.DataFrame(fewshot.size_rows(results))
     if not sizes.empty:
-        sizes = sizes.assign(**{"named @ FAR 1%": sizes["correct_far_1"].map("{:.1%}".format),
-                                "named @ FAR 0.1%": sizes["correct_far_01"].map("{:.1%}".format),
-                                "strangers accepted (1% / 0.1%)": [f"{a:.2%} / {b:.2%}" for a, b in
-                                                                   zip(sizes["far_1"], sizes["far_01"])]})[
-            ["rule", "size", "probes", "strangers", "named @ FAR 1%", "named @ FAR 0.1%",
-             "strangers accepted (1% / 0.1%)"]]
+        sizes = _with_rates(sizes)[["rule", "size", "probes", "strangers", *RATE_COLUMNS]]
     return chart, table, sizes
 
 
