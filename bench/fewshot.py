@@ -163,9 +163,9 @@ def print_tables(results: dict) -> None:
     for r in fs.size_rows(results):
         print(f"{r['rule'][:62]:62}{r['size']:>9}{r['probes']:>8}{r['correct_far_1']:>9.4f}{r['far_1']:>8.4f}"
               f"{r['correct_far_01']:>10.4f}{r['far_01']:>8.4f}  {r['refused_small']} / {r['refused_no_face']}")
-    first, last = next(iter(results["ours"].items())), (fs.PEER, results["peer"]) if results["peer"] else None
+    shown = [next(iter(results["ours"].items()))] + ([(fs.PEER, results["peer"])] if results["peer"] else [])
     print("\nenrollment outcomes (k = 3): " + "; ".join(
-        f"{n}: {r['k']['3'].get('enrollment', r['k']['3'].get('enrolled_samples'))}" for n, r in [first, last] if r))
+        f"{n}: {r['k']['3'].get('enrollment', r['k']['3'].get('enrolled_samples'))}" for n, r in shown))
 
 
 def markdown(results: dict) -> str:
