@@ -34,6 +34,7 @@ import numpy as np
 from .backbones.specs import FewShotRule
 from .evaluate import threshold_at_far
 from .faces import UNKNOWN, Face
+from .gallery.background import background_people
 from .gallery.enroll import EnrollmentPolicy
 from .gallery.records import NewSample
 from .gallery.search import GallerySource
@@ -90,7 +91,7 @@ def make_split(dataset: LFWDataset, seed: int = 0, *, max_people: int | None = N
     people = {n: [str(p) for p in ps] for n, ps in data.people.items()}
     many = sorted(n for n, ps in people.items() if len(ps) >= 4)
     single = sorted(n for n, ps in people.items() if len(ps) == 1)
-    background = sorted(n for n, ps in people.items() if 2 <= len(ps) <= 3)
+    background = background_people(people)
     rng.shuffle(many)
     if max_people is not None:
         many = many[:max_people]
@@ -397,12 +398,16 @@ def load_published(backbone: str) -> dict | None:
         return None
 
 
+def _rules(results: dict) -> list[tuple[str, dict]]:
+    """``(name, figures)`` of every rule of a results file: ours, then the peer when it ran."""
+    return list(results["ours"].items()) + ([(PEER, results["peer"])] if results.get("peer") else [])
+
+
 def result_rows(results: dict) -> list[dict]:
     """One row per rule (ours, then the peer) and ``k``: correct-name rates at FAR 1% and 0.1%,
     the false-accept rates measured on the reporting strangers, wrong names and refusals at 0.1%."""
-    rules = list(results["ours"].items()) + ([(PEER, results["peer"])] if results.get("peer") else [])
     rows = []
-    for name, r in rules:
+    for name, r in _rules(results):
         for k, row in r["k"].items():
             a, b = row["at_far"]["0.01"], row["at_far"]["0.001"]
             rows.append({"rule": name, "k": int(k), "probes": a["probes"], "correct_far_1": a["correct_rate"],
@@ -415,9 +420,8 @@ def result_rows(results: dict) -> list[dict]:
 def size_rows(results: dict, k: str = "3") -> list[dict]:
     """One row per rule and face-size bin at ``k`` photos: probes, strangers, correct-name rates at
     the full-size thresholds and the strangers accepted."""
-    rules = list(results["ours"].items()) + ([(PEER, results["peer"])] if results.get("peer") else [])
     rows = []
-    for name, r in rules:
+    for name, r in _rules(results):
         for label, row in r["k"][k].get("sizes", {}).items():
             a, b = row["0.01"], row["0.001"]
             rows.append({"rule": name, "size": f"{label} px", "probes": a["probes"], "strangers": a["strangers"],

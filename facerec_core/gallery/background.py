@@ -44,13 +44,20 @@ def background_key(settings: Settings, backbone: str) -> str:
     return _backbone_cache_key(backbone, None, settings)
 
 
+def background_people(people: dict[str, list]) -> list[str]:
+    """The names (sorted) of the people with 2 or 3 photos: the background, here and in the
+    few-shot protocol (:func:`facerec_core.fewshot.make_split`)."""
+    return sorted(n for n, photos in people.items() if 2 <= len(photos) <= 3)
+
+
 def background_photos(lfw_dir: Path | str) -> list[Path]:
-    """Every photo of the people with 2 or 3 photos in the LFW-layout folder ``lfw_dir``."""
+    """Every photo of the background people of the LFW-layout folder ``lfw_dir`` (name variants
+    merged, as in the protocol)."""
     from ..lfw import name_variants, scan_lfw
 
     data = scan_lfw(lfw_dir)
     data = data.merge(name_variants(data.people))
-    return [p for n in sorted(data.people) if 2 <= len(data.people[n]) <= 3 for p in data.people[n]]
+    return [p for n in background_people(data.people) for p in data.people[n]]
 
 
 def build_background(settings: Settings, backbone: str | None = None, *, max_photos: int | None = None,

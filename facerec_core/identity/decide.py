@@ -155,13 +155,14 @@ class Thresholds:
         verifies with; without them, the backbone's, measured on View-2 with the plain cosine by
         ``bench/verify_presets.py``; where neither exists, one ``default`` preset, not measured."""
         stored = dict((manifest or {}).get("thresholds", {}))
-        if few_shot is not None and not has_model:
+        few_shot = None if has_model else few_shot  # a trained model brings its own calibration
+        if few_shot is not None:
             stored = {"identify": few_shot.threshold, "cohort_weight": few_shot.cohort_weight}
         if identify is not None:
             value, source = float(identify), "given"
         elif "identify" in stored:
             value = float(stored["identify"])
-            source = FEW_SHOT if few_shot is not None and not has_model else CALIBRATED
+            source = CALIBRATED if few_shot is None else FEW_SHOT
         else:
             value, source = spec.identify_threshold, f"default for {spec.name}"
         verify_weight = float(stored.get("verify_cohort_weight", 0.0)) if has_model else 0.0
@@ -187,8 +188,8 @@ class Thresholds:
         return cls(identify=value, cohort_weight=cohort_weight, verify=presets[0].threshold,
                    verify_cohort_weight=verify_weight, source=source, verify_presets=presets, claim_presets=claims,
                    verify_scale=normalised_scale(verify_weight) if verify_weight else PLAIN_SCALE,
-                   identify_scale=identify_scale(cohort_weight, None if has_model else few_shot),
-                   small_face_margin=few_shot.small_face_margin if few_shot is not None and not has_model else None,
+                   identify_scale=identify_scale(cohort_weight, few_shot),
+                   small_face_margin=None if few_shot is None else few_shot.small_face_margin,
                    **gates)
 
     def verify_preset(self, name: str | None = None, *, claim: bool = False) -> VerifyPreset:
