@@ -10,6 +10,7 @@ and, when the models cannot load, the page stops the same way (the error from
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import TYPE_CHECKING, Callable
 
 import streamlit as st
@@ -18,6 +19,8 @@ from dashboard.auth import Access, get_access, guard_page, require_sign_in
 from dashboard.resources import get_recognizer, get_settings
 from facerec_core.access import Action, Principal
 from facerec_core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # for type hints only: the models (torch) are imported when first loaded
     from facerec_core.recognizer import Recognizer
@@ -70,3 +73,13 @@ def page_preamble(title: str, caption: str | Callable[[Settings], str] | None = 
         st.info(no_model_notice(recognizer) if callable(no_model_notice) else no_model_notice,
                 icon=":material/info:")
     return PageContext(settings, principal, access, recognizer)
+
+
+def enrolled_people(recognizer: Recognizer) -> int:
+    """How many people the enrolled gallery (if any) can name besides the trained model."""
+    try:
+        gallery = recognizer.gallery
+        return 0 if gallery is None else len(gallery.people or [])
+    except Exception:  # an unreadable gallery is reported on the Gallery page, not here
+        log.warning("could not count the enrolled people", exc_info=True)
+        return 0

@@ -17,6 +17,7 @@ from facerec_core.errors import FacerecError
 from facerec_core.settings import Settings
 
 if TYPE_CHECKING:  # for type hints only: the models (torch) are imported when first loaded
+    from facerec_core.liveness.landmarks import Landmarks68
     from facerec_core.recognizer import Recognizer
 
 
@@ -151,3 +152,12 @@ def reload_recognizer() -> None:
         _WARM.started.clear()
         _WARM.seconds.clear()
         _WARM.errors.clear()
+
+
+@st.cache_resource(show_spinner=False)
+def get_landmarks() -> "Landmarks68":
+    """dlib's 68-point landmark model for the liveness check, shared by every session (loaded on
+    its first use, on the video thread)."""
+    from facerec_core.liveness.landmarks import Landmarks68
+
+    return Landmarks68()

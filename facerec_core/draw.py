@@ -23,7 +23,7 @@ def face_label(face: Face, number: int | None = None) -> str:
     return f"{prefix}{name} {face.confidence:.2f}"
 
 
-def _font(size: int):
+def text_font(size: int):
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # older Pillow: fixed-size bitmap font
@@ -42,7 +42,7 @@ def annotate(image: np.ndarray, faces: list[Face], *, show_landmarks: bool = Fal
     canvas = Image.fromarray(np.ascontiguousarray(image)).convert("RGB")
     draw = ImageDraw.Draw(canvas)
     size = max(12, int(min(canvas.size) / 30))
-    font = _font(size)
+    font = text_font(size)
     line = max(2, int(min(canvas.size) / 200))
     order = [i for i in range(len(faces)) if i != highlight] + ([highlight] if highlight in range(len(faces)) else [])
     for i in order:  # the highlighted face last: its box and label are drawn over its neighbours'

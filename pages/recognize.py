@@ -14,7 +14,7 @@ from PIL import Image
 
 from dashboard.auth import may, principal_now
 from dashboard.decisions import digest, record_once
-from dashboard.page import PageContext, page_preamble
+from dashboard.page import PageContext, enrolled_people, page_preamble
 from dashboard.plain import plain
 from facerec_core.access import REQUIRED_ROLE, Action
 from facerec_core.draw import annotate
@@ -25,16 +25,6 @@ from facerec_core.recognizer import Recognizer
 from facerec_core.settings import Settings
 
 log = logging.getLogger("pages.recognize")
-
-
-def enrolled_people(recognizer: Recognizer) -> int:
-    """How many people the enrolled gallery (if any) can name besides the trained model."""
-    try:
-        gallery = recognizer.gallery
-        return 0 if gallery is None else len(gallery.people or [])
-    except Exception:  # an unreadable gallery is reported on the Gallery page, not here
-        log.warning("could not count the enrolled people", exc_info=True)
-        return 0
 
 
 def _no_model_notice(recognizer: Recognizer) -> str:
@@ -282,6 +272,8 @@ page = page_preamble(
     "enough to anyone the model knows.",
     action=Action.RECOGNIZE, no_model_notice=_no_model_notice)
 settings, recognizer = page.settings, page.recognizer
+st.caption(":material/warning: A single photo proves nothing about liveness: a photo of a photo is named like the "
+           "person. To let someone in, use the **Authenticate** page (a live challenge at the camera).")
 # Only a role that may change thresholds moves the slider; for the others the calibrated value
 # decides, whatever the widget's state says.
 may_tune = may(page.principal, Action.CHANGE_THRESHOLDS)

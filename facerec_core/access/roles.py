@@ -37,6 +37,7 @@ class Action(str, enum.Enum):
     RECOGNIZE = "recognize"
     VERIFY = "verify"
     LIVE_WEBCAM = "live_webcam"
+    AUTHENTICATE = "authenticate"
     VIEW_HISTORY = "view_history"
     VIEW_GALLERY = "view_gallery"
     ENROLL = "enroll"
@@ -66,6 +67,7 @@ REQUIRED_ROLE: dict[Action, Role] = {
     Action.RECOGNIZE: Role.OPERATOR,
     Action.VERIFY: Role.OPERATOR,
     Action.LIVE_WEBCAM: Role.OPERATOR,
+    Action.AUTHENTICATE: Role.OPERATOR,
     Action.VIEW_HISTORY: Role.OPERATOR,
     # admin only: the enrolled people (biometric data), models, thresholds, accounts, the trail
     Action.VIEW_GALLERY: Role.ADMIN,
@@ -91,6 +93,7 @@ LABELS: dict[Action, str] = {
     Action.RECOGNIZE: "recognizing faces",
     Action.VERIFY: "verifying faces",
     Action.LIVE_WEBCAM: "the live webcam",
+    Action.AUTHENTICATE: "authenticating people at the camera",
     Action.VIEW_HISTORY: "the decision history",
     Action.VIEW_GALLERY: "opening the Gallery",
     Action.ENROLL: "enrolling people",
@@ -116,6 +119,7 @@ GUARDS: dict[Action, str] = {
     Action.RECOGNIZE: "Recognize page; `predict`",
     Action.VERIFY: "Verify page; `verify`",
     Action.LIVE_WEBCAM: "Live Webcam page",
+    Action.AUTHENTICATE: "Authenticate page (a liveness challenge at the camera)",
     Action.VIEW_HISTORY: "decision history (the trail's identify/verify rows; no page of its own yet)",
     Action.VIEW_GALLERY: "Gallery page; `people`",
     Action.ENROLL: "Gallery page (enroll, add photos); `enroll`",
