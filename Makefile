@@ -5,7 +5,8 @@ PY     := $(VENV)/bin/python
 # Data for training and tests; override on the command line or in the environment.
 FACEREC_LFW_DIR ?= $(abspath ../shared/data/lfw)
 FACEREC_LFW_PROTOCOL_DIR ?= $(abspath ../shared/data/lfw_protocol)
-export FACEREC_LFW_DIR FACEREC_LFW_PROTOCOL_DIR
+FACEREC_VIDEO_DIR ?= $(abspath ../shared/data/video)
+export FACEREC_LFW_DIR FACEREC_LFW_PROTOCOL_DIR FACEREC_VIDEO_DIR
 PORT ?= 8501
 
 .PHONY: run test setup install models bench bench-speed clean-cache

@@ -53,9 +53,9 @@ def step_lines(state: ChallengeState) -> list[str]:
     """The actions as a checklist: done, now, to come."""
     lines = []
     for i, action in enumerate(state.actions):
-        if state.accepted or (state.phase == "acting" and i < state.step):
+        if state.accepted or (state.acted and i < state.step):
             mark = ":green[✓]"
-        elif state.phase == "acting" and i == state.step:
+        elif state.acted and i == state.step:
             mark = ":red[✗]" if state.done else ":blue[▶]"
         else:
             mark = "○"

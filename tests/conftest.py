@@ -37,6 +37,15 @@ def lfw_protocol_dir(lfw_dir) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def video_dir(lfw_dir) -> Path:
+    """The real videos (FACEREC_VIDEO_DIR; default: ``video/`` beside the LFW folder, as in ../shared/data)."""
+    path = Path(os.environ.get("FACEREC_VIDEO_DIR") or lfw_dir.parent / "video")
+    if not path.is_dir():
+        pytest.skip(f"no real video folder at {path}: set FACEREC_VIDEO_DIR (see ../shared/data/video/README.md)")
+    return path
+
+
 def lfw_photo(lfw_dir: Path, name: str, index: int) -> Path:
     return lfw_dir / name / f"{name}_{index:04d}.jpg"
 

@@ -145,8 +145,9 @@ class ChallengeState:
     """Where an attempt stands, for the prompt on screen and the verdict.
 
     ``phase`` is ``starting`` (being named, facing the camera), ``acting`` (``step`` is the action
-    being asked for), ``accepted`` or ``refused`` (``refusal`` and ``message`` say why).
-    ``progress`` is how far the current action has come, 0 to 1.
+    being asked for), ``accepted`` or ``refused`` (``refusal`` and ``message`` say why; ``acted``
+    says whether the actions had begun, ``step`` then being the one that failed). ``progress`` is
+    how far the current action has come, 0 to 1.
     """
 
     phase: str
@@ -158,6 +159,7 @@ class ChallengeState:
     refusal: Refusal | None = None
     message: str | None = None
     figures: dict | None = None
+    acted: bool = False
 
     @property
     def done(self) -> bool:
@@ -199,6 +201,7 @@ class LivenessChallenge:
         self._step_start = 0.0
         self._step = 0
         self._phase = "starting"
+        self._acted = False
         self._refusal: tuple[Refusal, str] | None = None
         self._baseline: list[tuple[float, float, float]] = []
         self._ear0 = self._yaw0 = self._pitch0 = 0.0
@@ -218,7 +221,7 @@ class LivenessChallenge:
             else max(0.0, limit - (now - since))
         refusal, message = self._refusal or (None, None)
         return ChallengeState(self._phase, self.actions, min(self._step, len(self.actions) - 1), self.name, left,
-                              self._progress, refusal, message, dict(self.figures))
+                              self._progress, refusal, message, dict(self.figures), self._acted)
 
     def _refuse(self, refusal: Refusal, message: str, now: float) -> ChallengeState:
         self._phase, self._refusal = "refused", (refusal, message)
@@ -311,7 +314,7 @@ class LivenessChallenge:
             self._ear0, self._yaw0, self._pitch0 = (float(v) for v in np.median(self._baseline, axis=0))
             self.figures.update(baseline_ear=round(self._ear0, 3), baseline_yaw=round(self._yaw0, 1),
                                 baseline_pitch=round(self._pitch0, 1))
-            self._phase = "acting"
+            self._phase, self._acted = "acting", True
             self._next_step(obs.t, first=True)
 
     def _next_step(self, now: float, first: bool = False) -> ChallengeState | None:

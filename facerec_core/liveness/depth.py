@@ -113,6 +113,6 @@ class DepthTracker:
         if homography is None:
             return None
         mapped = cv2.perspectiveTransform(self._reference[alive].reshape(-1, 1, 2).astype(np.float64), homography)
-        error = np.linalg.norm(mapped.reshape(-1, 2) - self._current[alive], axis=1) / self._unit
+        error = (self._current[alive] - mapped.reshape(-1, 2)) / self._unit
         on = nose[alive]
-        return float(np.median(error[on]) - np.median(error[~on]))
+        return float(np.linalg.norm(error[on].mean(axis=0)))

@@ -9,7 +9,8 @@ from facerec_core.errors import AccessError, NotAllowedError
 from tests.access.conftest import ROLES, principal
 
 VIEWER = {Action.VIEW_HOME, Action.VIEW_METRICS, Action.VIEW_DATASET}
-OPERATOR = VIEWER | {Action.RECOGNIZE, Action.VERIFY, Action.LIVE_WEBCAM, Action.VIEW_HISTORY}
+OPERATOR = VIEWER | {Action.RECOGNIZE, Action.VERIFY, Action.LIVE_WEBCAM, Action.AUTHENTICATE,
+                       Action.VIEW_HISTORY}
 EXPECTED = {Role.VIEWER: VIEWER, Role.OPERATOR: OPERATOR, Role.ADMIN: set(Action)}
 
 

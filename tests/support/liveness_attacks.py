@@ -220,3 +220,24 @@ def run_attacks(authenticator: Authenticator, people: dict[str, list[Path]], per
             attack = Attack(kind, described[name], random.Random(rng.random()), background(rng.randrange(1 << 30)))
             outcomes.append(play(authenticator, attack, name, fps=fps))
     return outcomes
+
+
+def enroll_people(settings, lfw_dir: Path, count: int, *, per_person: int = 3, min_photos: int = 8,
+                  max_probes: int = 12) -> dict[str, list[Path]]:
+    """Enroll ``count`` LFW people (spread over the alphabet, each with at least ``min_photos``
+    photos) in the gallery of ``settings`` from their first ``per_person`` photos, through the
+    gallery's own enrollment; returns name → their other photos (the attacks' material)."""
+    from facerec_core.gallery.enroll import enroll
+    from facerec_core.gallery.store import GalleryStore
+    from facerec_core.recognizer import Recognizer
+
+    people = sorted(p.name for p in lfw_dir.iterdir() if p.is_dir() and len(list(p.glob("*.jpg"))) >= min_photos)
+    chosen = people[:: max(1, len(people) // count)][:count]
+    pipeline = Recognizer.load(settings, require_model=False)
+    store = GalleryStore.open(settings)
+    probes = {}
+    for name in chosen:
+        photos = sorted((lfw_dir / name).glob("*.jpg"))
+        enroll(store, pipeline, name, photos[:per_person])
+        probes[name] = photos[per_person:per_person + max_probes]
+    return probes

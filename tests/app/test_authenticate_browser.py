@@ -1,0 +1,84 @@
+"""Authenticate in a real browser: Chromium's fake camera plays a still photo of a person the test
+model knows (a print held up to the camera). The page must show the prompt, refuse the attempt with
+a reason, and put the attempt in the audit trail."""
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from facerec_core.images import load_image
+from tests.app.conftest import ACCOUNTS, access_services, chromium_page, goto_signed_in, streamlit_server
+from tests.app.test_webcam_browser import _app_env
+from tests.conftest import lfw_photo
+from tests.support.scenes import background, write_y4m
+
+PERSON = ("Colin_Powell", 20)  # held out: past the 12 photos the test model trained on
+FPS = 10
+PROMPTS = ("Look straight at the camera", "Blink", "Turn your head to your left", "Turn your head to your right",
+           "Look up")
+
+log = logging.getLogger(__name__)
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture()
+def still_photo_camera(tmp_path, lfw_dir, known_people):
+    """A .y4m clip of one photo, not moving: what a print held to the camera looks like."""
+    if PERSON[0] not in known_people:
+        pytest.skip(f"the test model does not know {PERSON[0]}")
+    frame = background().copy()
+    photo = load_image(lfw_photo(lfw_dir, *PERSON))
+    h, w = photo.shape[:2]
+    top, left = (frame.shape[0] - h) // 2, (frame.shape[1] - w) // 2
+    frame[top:top + h, left:left + w] = photo
+    return write_y4m(tmp_path / "still.y4m", [frame] * (FPS * 2), fps=FPS)
+
+
+@pytest.fixture(scope="module")
+def auth_server(trained, tmp_path_factory):
+    log_file = tmp_path_factory.mktemp("auth_server") / "streamlit.log"
+    with streamlit_server(_app_env(trained[0]), log_file) as url:
+        yield url, log_file, trained[0]
+
+
+def _panel(page) -> str:
+    panel = page.locator(".st-key-auth_state")
+    return panel.first.inner_text() if panel.count() else ""
+
+
+def test_a_still_photo_is_prompted_refused_with_a_reason_and_recorded(auth_server, still_photo_camera, tmp_path):
+    url, log_file, settings = auth_server
+    with access_services(settings) as (_, audit):
+        before = audit.count()
+    with chromium_page(["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                        f"--use-file-for-fake-video-capture={still_photo_camera}"],
+                       {"width": 1400, "height": 1100}) as page:
+        goto_signed_in(page, url, "operator", settings)
+        page.get_by_role("link", name="Authenticate").first.click()
+        page.get_by_role("heading", name="Authenticate").wait_for()
+        page.get_by_text("Camera off").wait_for()
+        component = page.frame_locator('iframe[title*="webrtc"]').first
+        component.get_by_role("button", name="Start camera").click()
+
+        prompted, refused, deadline = False, "", time.monotonic() + 90
+        while time.monotonic() < deadline and not refused:
+            text = _panel(page)
+            prompted |= any(p in text for p in PROMPTS)
+            if "Refused" in text:
+                refused = text
+            page.wait_for_timeout(300)
+        page.screenshot(path=str(tmp_path / "authenticate.png"), full_page=True)
+        assert prompted, f"no prompt; server log:\n{log_file.read_text()[-2000:]}"
+        assert refused, f"no verdict; panel: {_panel(page)!r}; server log:\n{log_file.read_text()[-2000:]}"
+        assert "timed out" in refused or "action not seen" in refused or "looks flat" in refused, refused
+        assert component.locator("video").first.evaluate("v => v.videoWidth") == 640
+        assert page.locator('[data-testid="stException"]').count() == 0
+
+    with access_services(settings) as (_, audit):
+        events = [e for e in audit.events(actor=ACCOUNTS["operator"], action="authenticate") if e.id > before]
+    assert events and events[0].outcome == "refused", events
+    assert events[0].where == "Authenticate page"
+    assert events[0].detail["reason"] and events[0].detail["actions"]
