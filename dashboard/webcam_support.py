@@ -99,9 +99,11 @@ def rtc_configuration(environ: dict[str, str] | None = None, secret: Any = None)
 
 def in_view_line(person: InView) -> str:
     """The "in view" panel's Markdown line for one face on screen: a coloured dot (green: named,
-    red: unknown, blue: nobody could be named), the name as plain text, how long in view."""
+    red: unknown, blue: nobody could be named), the name as plain text, how long in view, and,
+    when liveness is looked for, a badge: live / not verified."""
     colour = "green" if person.known else "red" if person.name == UNKNOWN else "blue"
-    return f":{colour}[●] **{plain(person.label)}** · {person.seconds:.0f} s"
+    badge = "" if person.live is None else " · :green-badge[live]" if person.live else " · :orange-badge[not verified]"
+    return f":{colour}[●] **{plain(person.label)}** · {person.seconds:.0f} s{badge}"
 
 
 def recently_seen_lines(recently_seen: dict[str, float]) -> list[str]:

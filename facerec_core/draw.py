@@ -31,13 +31,15 @@ def text_font(size: int):
 
 
 def annotate(image: np.ndarray, faces: list[Face], *, show_landmarks: bool = False,
-             extra_text: str | None = None, numbered: bool = False, highlight: int | None = None) -> np.ndarray:
+             extra_text: str | None = None, numbered: bool = False, highlight: int | None = None,
+             badges: list[str | None] | None = None) -> np.ndarray:
     """A copy of ``image`` (RGB uint8) with every face boxed and labelled.
 
     Known people are green, "unknown" red, faces not yet identified blue. ``numbered`` starts each
     label with the face's number (1, 2, ... in the order of ``faces``, as a results table lists
     them), so that a row can be found in a group photo; ``highlight`` (an index into ``faces``)
-    draws that face's box thicker, in yellow, and on top of the others.
+    draws that face's box thicker, in yellow, and on top of the others. ``badges`` (parallel to
+    ``faces``) writes a short word under each box, e.g. the Live Webcam's "live" / "not verified".
     """
     canvas = Image.fromarray(np.ascontiguousarray(image)).convert("RGB")
     draw = ImageDraw.Draw(canvas)
@@ -59,6 +61,11 @@ def annotate(image: np.ndarray, faces: list[Face], *, show_landmarks: bool = Fal
         ty = y1 - th - 6 if y1 - th - 6 >= 0 else y2 + 2
         draw.rectangle([x1, ty, x1 + tw + 6, ty + th + 6], fill=colour)
         draw.text((x1 + 3, ty + 1), text, fill=(255, 255, 255), font=font)
+        badge = badges[i] if badges is not None and i < len(badges) else None
+        if badge:
+            bb = draw.textbbox((0, 0), badge, font=font)
+            draw.rectangle([x1, y2 + 2, x1 + bb[2] - bb[0] + 6, y2 + bb[3] - bb[1] + 8], fill=(0, 0, 0))
+            draw.text((x1 + 3, y2 + 3), badge, fill=(255, 255, 255), font=font)
         if show_landmarks and face.landmarks is not None:
             for px, py in face.landmarks:
                 draw.ellipse([px - line, py - line, px + line, py + line], fill=colour)

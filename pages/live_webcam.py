@@ -11,9 +11,11 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 from dashboard.auth import TOKEN_KEY, may, principal_now
 from dashboard.page import PageContext, page_preamble
 from dashboard.plain import plain
+from dashboard.resources import get_landmarks
 from dashboard.webcam_support import (StreamSession, TrackDecisions, in_view_line, make_ended_callback,
                                       make_video_callback, recently_seen_lines, rtc_configuration)
 from facerec_core.access import REQUIRED_ROLE, Action
+from facerec_core.liveness.watch import LivenessWatch
 from facerec_core.recognizer import Recognizer
 from facerec_core.video import LiveProcessor, LiveStatus, VideoConfig
 
@@ -53,7 +55,8 @@ def get_live_processor(recognizer: Recognizer) -> LiveProcessor:
     if live is None or live.processor.recognizer is not recognizer:
         if live is not None:
             live.stop(timeout=2.0)
-        live = LiveProcessor(recognizer, name=f"facerec-live-{id(recognizer) % 10000}")
+        live = LiveProcessor(recognizer, name=f"facerec-live-{id(recognizer) % 10000}",
+                             liveness=LivenessWatch(get_landmarks()))
         st.session_state[SESSION_KEY] = live
     return live
 
@@ -154,10 +157,14 @@ with st.sidebar:
                              help="Run the face detector on every N-th frame only; in between, faces keep their "
                                   "last boxes. Raise it to save CPU.")
     mirror = st.toggle("Mirror view", value=True, key="live_mirror", help="Show the video like a mirror.")
+    liveness = st.toggle("Liveness badges", value=False, key="live_liveness",
+                         help="Mark each face **live** once it has blinked and turned its head with depth, "
+                              "unasked; until then **not verified**. A photo never shows both. This only "
+                              "watches: to let someone in, use the Authenticate page.")
 
 live = get_live_processor(recognizer)
 live.update_config(VideoConfig(threshold=float(threshold), min_face_size=int(min_face_size),
-                               detect_every=int(detect_every), mirror=bool(mirror)))
+                               detect_every=int(detect_every), mirror=bool(mirror), liveness=bool(liveness)))
 rtc, ice_problem = rtc_configuration()
 if ice_problem:
     st.warning(plain(ice_problem), icon=":material/warning:")

@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Callable
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -21,15 +21,28 @@ from .tracking import FacePipeline, FrameProcessor, FrameResult, VideoConfig
 log = logging.getLogger("facerec_core.video")  # the name its log lines had before video became a package
 
 
+class LivenessSigns(Protocol):
+    """Per-track signs of life (:class:`facerec_core.liveness.watch.LivenessWatch` is one)."""
+
+    def update(self, image: np.ndarray, t: float, track_ids: Sequence[int],
+               boxes: Sequence[Sequence[float]]) -> dict[int, bool]: ...
+
+    def reset(self) -> None: ...
+
+
+LIVE, NOT_VERIFIED = "live", "not verified"
+
+
 @dataclasses.dataclass(frozen=True)
 class InView:
-    """One face on screen, as the UI lists it."""
+    """One face on screen, as the UI lists it. ``live`` is ``None`` when liveness is not looked for."""
 
     track_id: int
     name: str
     confidence: float | None
     seconds: float
     known: bool
+    live: bool | None = None
 
     @property
     def label(self) -> str:
@@ -123,12 +136,15 @@ class LiveProcessor:
             avoids the collapse of OpenMP's spinning threads when the cores are shared with other
             streams or programs: on a busy 2-core machine, detection took ~20 ms with one thread
             and over 1 s with two.
+        liveness: what looks for signs of life when the config's ``liveness`` is on.
     """
 
     def __init__(self, recognizer: FacePipeline, config: VideoConfig | None = None, *, idle_timeout_s: float = 3.0,
                  recent_s: float = 60.0, stale_after_s: float = 3.0, name: str = "facerec-live",
-                 torch_threads: int | None = 1, clock: Callable[[], float] = time.monotonic) -> None:
+                 torch_threads: int | None = 1, liveness: LivenessSigns | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.processor = FrameProcessor(recognizer, config, clock=clock)
+        self.liveness = liveness
         self.torch_threads = torch_threads
         self.idle_timeout_s = idle_timeout_s
         self.recent_s = recent_s
@@ -187,7 +203,10 @@ class LiveProcessor:
             text = rates_text(*self._rates(now))
             if self._result_frame_at is not None and not faces and self._result.faces:
                 text += f" | names paused: {now - self._result_frame_at:.0f} s behind"
-        return annotate(image, faces, extra_text=text), faces
+            live = self._result.live if faces else None
+            badges = None if live is None else [LIVE if live.get(tid) else NOT_VERIFIED
+                                                 for tid in self._result.track_ids]
+        return annotate(image, faces, extra_text=text, badges=badges), faces
 
     def _fresh_faces(self, now: float) -> list[Face]:
         """The latest result's faces, or none when the frame it describes came more than
@@ -239,7 +258,12 @@ class LiveProcessor:
                         reset, self._needs_reset = self._needs_reset, False
                     if reset:
                         self.processor.reset()
+                        if self.liveness is not None:
+                            self.liveness.reset()
                     result = self.processor.process(image, index=index)
+                    if self.liveness is not None and self.config.liveness:
+                        live = self.liveness.update(image, frame_at, result.track_ids, [f.box for f in result.faces])
+                        result = dataclasses.replace(result, live=live)
             except Exception as exc:  # keep streaming; the UI shows the message
                 log.exception("%s: recognition failed on frame %d", self.name, index)
                 with self._cond:
@@ -296,7 +320,8 @@ class LiveProcessor:
                 for tid, face in zip(result.track_ids, result.faces):
                     name = face.identity if face.identity is not None else "face"
                     since = self._first_seen.get((tid, face.identity), frame_at)
-                    in_view.append(InView(tid, name, face.confidence, frame_at - since, face.is_known))
+                    live = None if result.live is None else result.live.get(tid, False)
+                    in_view.append(InView(tid, name, face.confidence, frame_at - since, face.is_known, live))
             self._recent = {n: t for n, t in self._recent.items() if now - t <= self.recent_s}
             times = sorted(self._process_ms)
             running = self._state == "running"

@@ -54,6 +54,8 @@ class VideoConfig:
         refresh_s: a tracked face is embedded again at least this often, in seconds.
         max_missed: a tracked face is forgotten after this many detections without it.
         top_k: candidate identities kept per face.
+        liveness: look for signs of life (a blink, a head movement with depth) on each tracked
+            face and show "live" / "not verified" (needs the stream's liveness watch).
     """
 
     threshold: float | None = None
@@ -66,6 +68,7 @@ class VideoConfig:
     refresh_s: float = 1.0
     max_missed: int = 2
     top_k: int = 3
+    liveness: bool = False
 
     def __post_init__(self) -> None:
         if self.min_face_size < 12:
@@ -103,7 +106,8 @@ class FrameResult:
 
     ``faces`` are copies owned by this result (safe to read from any thread), largest first;
     ``track_ids`` runs parallel to them. ``timings`` are milliseconds: ``detect``, ``embed``,
-    ``identify`` and ``total``.
+    ``identify`` and ``total``. ``live`` maps a track to whether it has shown signs of life (only
+    when the stream looks for them).
     """
 
     index: int
@@ -113,6 +117,7 @@ class FrameResult:
     embedded: int
     timings: dict[str, float]
     timestamp: float
+    live: dict[int, bool] | None = None
 
 
 def box_iou(a: Sequence[float], b: Sequence[float]) -> float:

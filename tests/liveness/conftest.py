@@ -1,11 +1,17 @@
 """Shared by the liveness tests: the landmark model, a detector, and landmark tracks."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from facerec_core.liveness.geometry import _MODEL_3D, _MODEL_INDEX
+from facerec_core.liveness.geometry import _MODEL_3D, _MODEL_INDEX, head_pose
 from facerec_core.liveness.landmarks import Landmarks68
+from facerec_core.video.tracking import match_boxes
+
+CLIP = "crowd_royal_opera_house.mp4"
+FPS = 25.0
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +46,48 @@ def posed_landmarks(yaw: float = 0.0, pitch: float = 0.0, ear: float = 0.3, *, s
             points[t] = at - [0, ear * width / 2]
             points[u] = at + [0, ear * width / 2]
     return points
+
+
+def frames_of(path: Path):
+    """The RGB frames of a video file."""
+    import av
+
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            yield frame.to_ndarray(format="rgb24")
+
+
+@pytest.fixture(scope="session")
+def clip(video_dir) -> Path:
+    path = video_dir / CLIP
+    if not path.is_file():
+        pytest.skip(f"the real clip is not at {path} (see ../shared/data/video/README.md)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tracks(clip, detector, landmarks68):
+    """Every face followed through the clip by box overlap: per track, per frame, the gray frame's
+    index, the box and the 68 landmarks."""
+    import cv2
+
+    grays, live, done = [], [], []
+    for index, frame in enumerate(frames_of(clip)):
+        grays.append(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))
+        faces = detector.detect(frame, min_face_size=40)
+        pairs = match_boxes([t[-1][1] for t in live], [f.box for f in faces], 0.3)
+        matched = {j for _, j in pairs}
+        still = []
+        for i, j in pairs:
+            live[i].append((index, faces[j].box, landmarks68.locate(frame, faces[j].box)))
+            still.append(live[i])
+        done += [t for k, t in enumerate(live) if k not in {i for i, _ in pairs}]
+        live = still + [[(index, f.box, landmarks68.locate(frame, f.box))] for j, f in enumerate(faces)
+                        if j not in matched]
+    return grays, [t for t in done + live if len(t) >= 20]
+
+
+def turning_left(track) -> bool:
+    """A passer-by who faces the camera for three frames, then turns at least 25° to their left."""
+    yaws = [head_pose(m).yaw for _, _, m in track]
+    return all(abs(y) < 15 for y in yaws[:3]) and max(yaws) - np.median(yaws[:3]) >= 25

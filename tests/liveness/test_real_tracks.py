@@ -3,56 +3,10 @@
 the Authenticator as a camera would send it."""
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
-import pytest
-
 from facerec_core.liveness import Authenticator, LivenessAction, LivenessChallenge, LivenessRules, Observation, Refusal
 from facerec_core.liveness.depth import DepthTracker
-from facerec_core.liveness.geometry import head_pose
-from facerec_core.video.tracking import match_boxes
 
-CLIP = "crowd_royal_opera_house.mp4"
-FPS = 25.0
-
-
-@pytest.fixture(scope="module")
-def clip(video_dir) -> Path:
-    path = video_dir / CLIP
-    if not path.is_file():
-        pytest.skip(f"the real clip is not at {path} (see ../shared/data/video/README.md)")
-    return path
-
-
-def _frames(path: Path):
-    import av
-
-    with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
-            yield frame.to_ndarray(format="rgb24")
-
-
-@pytest.fixture(scope="module")
-def tracks(clip, detector, landmarks68):
-    """Every face followed through the clip by box overlap: per track, per frame, the gray frame's
-    index, the box and the 68 landmarks."""
-    import cv2
-
-    grays, live, done = [], [], []
-    for index, frame in enumerate(_frames(clip)):
-        grays.append(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))
-        faces = detector.detect(frame, min_face_size=40)
-        pairs = match_boxes([t[-1][1] for t in live], [f.box for f in faces], 0.3)
-        matched = {j for _, j in pairs}
-        still = []
-        for i, j in pairs:
-            live[i].append((index, faces[j].box, landmarks68.locate(frame, faces[j].box)))
-            still.append(live[i])
-        done += [t for k, t in enumerate(live) if k not in {i for i, _ in pairs}]
-        live = still + [[(index, f.box, landmarks68.locate(frame, f.box))] for j, f in enumerate(faces)
-                        if j not in matched]
-    return grays, [t for t in done + live if len(t) >= 20]
+from tests.liveness.conftest import FPS, frames_of, turning_left
 
 
 def replay(grays, track, actions) -> object:
@@ -76,14 +30,9 @@ def replay(grays, track, actions) -> object:
     return state
 
 
-def _turning_left(track) -> bool:
-    yaws = [head_pose(m).yaw for _, _, m in track]
-    return all(abs(y) < 15 for y in yaws[:3]) and max(yaws) - np.median(yaws[:3]) >= 25
-
-
 def test_a_real_head_turning_left_passes_the_turn_and_its_depth_check(tracks):
     grays, found = tracks
-    turning = [t for t in found if _turning_left(t)]
+    turning = [t for t in found if turning_left(t)]
     assert turning, "the clip has a passer-by who faces the camera, then turns to their left"
     state = replay(grays, turning[0], [LivenessAction.TURN_LEFT])
     assert state.accepted, state
@@ -92,7 +41,7 @@ def test_a_real_head_turning_left_passes_the_turn_and_its_depth_check(tracks):
 
 def test_the_same_real_turn_is_refused_when_the_other_way_was_asked(tracks):
     grays, found = tracks
-    turning = [t for t in found if _turning_left(t)]
+    turning = [t for t in found if turning_left(t)]
     state = replay(grays, turning[0], [LivenessAction.TURN_RIGHT])
     assert state.refusal is Refusal.ACTION_NOT_SEEN
 
@@ -103,7 +52,7 @@ def test_the_real_clip_through_the_authenticator_is_refused_without_crashing(cli
     verdicts = []
     auth = Authenticator(detector, landmarks68, on_verdict=verdicts.append)
     auth.start()
-    frames = list(_frames(clip))
+    frames = list(frames_of(clip))
     for index, frame in enumerate(frames + frames):
         state = auth.process(frame, index / FPS)
         if state is not None and state.done:
