@@ -94,7 +94,10 @@ def show_state(stream: AuthenticateStream, attempts: list[AttemptResult], playin
             st.markdown("\n".join(step_lines(state)))
             if state.done:
                 st.caption(f"A new attempt starts {stream.restart_after_s:.0f} s after each verdict.")
-        st.metric("Video", f"{stream.fps:.1f} fps")
+        video, analysis = st.columns(2)
+        video.metric("Video", f"{stream.video_fps():.1f} fps")
+        analysis.metric("Analysed", f"{stream.analysis_fps():.1f} fps",
+                        help="Frames checked per second (face, landmarks, depth). Blinks need about 10.")
     if attempts:
         st.markdown("**This session's attempts** (all are in the audit trail)")
         st.markdown("\n".join(attempt_line(a) for a in attempts[:8]))

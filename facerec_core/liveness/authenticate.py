@@ -120,8 +120,10 @@ class Authenticator:
             self._challenge, self._state = None, None
 
     def state(self) -> ChallengeState | None:
-        with self._lock:
-            return self._state
+        """The current attempt's latest state. Not behind the lock: the video thread reads it on
+        every frame while :meth:`process` may be busy for tens of milliseconds, and a state is
+        immutable and swapped in whole."""
+        return self._state
 
     # ---- frames ------------------------------------------------------------------------------
     def process(self, image: np.ndarray, t: float | None = None) -> ChallengeState | None:

@@ -15,7 +15,7 @@ from tests.conftest import lfw_photo
 from tests.support.scenes import background, write_y4m
 
 PERSON = ("Colin_Powell", 20)  # held out: past the 12 photos the test model trained on
-FPS = 10
+FPS = 30  # a webcam's rate: the panel's video rate is then what the page keeps up with
 PROMPTS = ("Look straight at the camera", "Blink", "Turn your head to your left", "Turn your head to your right",
            "Look up")
 
@@ -75,6 +75,8 @@ def test_a_still_photo_is_prompted_refused_with_a_reason_and_recorded(auth_serve
         assert refused, f"no verdict; panel: {_panel(page)!r}; server log:\n{log_file.read_text()[-2000:]}"
         assert "timed out" in refused or "action not seen" in refused or "looks flat" in refused, refused
         assert component.locator("video").first.evaluate("v => v.videoWidth") == 640
+        rates = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+        log.warning("Authenticate: video, analysed %s (camera file: %d fps)", rates, FPS)  # for the README
         assert page.locator('[data-testid="stException"]').count() == 0
 
     with access_services(settings) as (_, audit):
