@@ -92,6 +92,9 @@ class LivenessRules:
             one of the attempt (``None``: not checked). The Authenticator sets the recognizer's own
             same-person threshold.
         min_depth: the nose's parallax (:meth:`DepthTracker.depth`) a head movement must show.
+            Set before the benchmark from 40 strongly warped LFW photo sequences (at most 0.018)
+            and 10 waved-photo attempts (0.029); ``bench/liveness.py`` then measured flat photos
+            at most 0.032 over 100 attempts, and real turning heads in the street clip 0.057 to 1.7.
         depth_window_s: after a movement reaches its angle, how long its depth is looked for.
         lost_s: the face may leave the view (or the detector lose it) for this long.
     """

@@ -1,5 +1,5 @@
-"""What 68 facial landmarks say about a face: how open the eyes are, where the head points, and
-whether two views of it could be one flat picture. Pure numpy, no models.
+"""What 68 facial landmarks say about a face: how open the eyes are and where the head points;
+and homographies between point sets. Pure numpy, no models.
 
 Landmarks follow dlib's 68-point (iBUG 300-W) numbering, in pixels of an *unmirrored* camera
 image (x right, y down): 0-16 the jaw outline, 17-26 the brows, 27-35 the nose, 36-41 the eye on
@@ -146,32 +146,12 @@ def _apply(h: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def flatness_residual(before: np.ndarray, after: np.ndarray) -> float:
-    """How far two views of a face are from being one flat picture: the RMS error of the best
-    homography between their rigid landmarks, over the inter-ocular distance.
+    """The RMS error of the best homography between two views' rigid landmarks, over the
+    inter-ocular distance: how far they are from being one flat picture *as the landmarks say*.
 
-    A print or a screen, however it is moved, tilted or warped, maps its landmarks by one
-    homography (up to the landmark noise); a head that turns does not (the nose and the near
-    cheek move against the outline), so its residual is larger."""
+    Not the depth check: dlib's predictor bends the points of a warped photo towards a face
+    shape, so a photo against its own warp scores as high as a real turning head (README,
+    Authenticate). :mod:`.depth` follows image points instead; this stays for that comparison."""
     a, b = _check(before)[RIGID], _check(after)[RIGID]
     error = _apply(fit_homography(a, b), a) - b
     return float(np.sqrt((error ** 2).sum(axis=1).mean()) / max(interocular(after), 1e-9))
-
-
-def _similarity_residual(a: np.ndarray, b: np.ndarray) -> float:
-    """RMS distance left after the best rotation + scale + shift of ``a`` onto ``b`` (Umeyama)."""
-    ca, cb = a - a.mean(axis=0), b - b.mean(axis=0)
-    u, s, vt = np.linalg.svd(cb.T @ ca)
-    d = np.sign(np.linalg.det(u @ vt))
-    rot = u @ np.diag([1.0, d]) @ vt
-    scale = (s * np.array([1.0, d])).sum() / max((ca ** 2).sum(), 1e-12)
-    error = scale * ca @ rot.T - cb
-    return float(np.sqrt((error ** 2).sum(axis=1).mean()))
-
-
-def shape_change(before: np.ndarray, after: np.ndarray) -> float:
-    """How much the face's rigid shape changed between two consecutive views, beyond moving,
-    turning in the image plane and scaling: the similarity-aligned RMS error over the
-    inter-ocular distance. Small between consecutive frames of one head; large when one photo is
-    swapped for another."""
-    a, b = _check(before)[RIGID], _check(after)[RIGID]
-    return _similarity_residual(a, b) / max(interocular(after), 1e-9)
