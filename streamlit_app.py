@@ -29,6 +29,7 @@ SECTIONS: dict[str, list[PageSpec]] = {
         PageSpec("gallery.py", "Gallery", ":material/group_add:", Action.VIEW_GALLERY),
         PageSpec("live_webcam.py", "Live Webcam", ":material/videocam:", Action.LIVE_WEBCAM),
         PageSpec("authenticate.py", "Authenticate", ":material/verified_user:", Action.AUTHENTICATE),
+        PageSpec("history.py", "History", ":material/history:", Action.VIEW_HISTORY),
     ],
     "Understand": [
         PageSpec("dataset_explorer.py", "Dataset Explorer", ":material/dataset:", Action.VIEW_DATASET),

@@ -199,3 +199,27 @@ def few_shot_figure(rows: pd.DataFrame) -> go.Figure:
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     fig.update_yaxes(range=[0, 1.12], tickformat=".0%")
     return fig
+
+
+SOURCE_COLOURS = {"recognize": "#2e86de", "live": "#00b894", "cli": "#e17055", "api": "#6c5ce7"}
+
+
+def sightings_timeline(frame: pd.DataFrame) -> go.Figure:
+    """Who was seen when: one row per person (unknown faces on their own row, at the bottom), one
+    dot per sighting coloured by where it came from (``frame``: columns ``time`` (datetime),
+    ``who``, ``source``, ``score``)."""
+    fig = go.Figure()
+    order = list(frame.groupby("who")["time"].count().sort_values().index)
+    if "unknown" in order:  # unknown faces at the bottom, people by how often they were seen
+        order = ["unknown"] + [w for w in order if w != "unknown"]
+    for source, group in frame.groupby("source", sort=True):
+        fig.add_trace(go.Scatter(
+            x=group["time"], y=[plotly_text(w) for w in group["who"]], mode="markers", name=plotly_text(source),
+            marker=dict(size=10, color=SOURCE_COLOURS.get(source, "#636e72"), line=dict(width=1, color="white")),
+            customdata=group["score"].fillna(float("nan")),
+            hovertemplate="%{y}<br>%{x|%Y-%m-%d %H:%M:%S}<br>score %{customdata:.3f}<extra>%{fullData.name}</extra>"))
+    fig.update_layout(height=max(260, 60 + 32 * len(order)), margin=dict(t=30, b=40, l=10, r=10),
+                      xaxis_title="time (UTC)", yaxis_title=None,
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, title_text="source"))
+    fig.update_yaxes(categoryorder="array", categoryarray=[plotly_text(w) for w in order])
+    return fig

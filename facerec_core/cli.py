@@ -13,14 +13,12 @@ from .settings import PRECISIONS, Settings
 log = logging.getLogger("facerec_core")
 
 
+_OPTIONS = ("lfw_dir", "lfw_protocol_dir", "artifacts_dir", "models_dir", "cache_dir", "backbone", "device",
+            "precision", "threads", "min_face_size", "workers", "data_dir")
+
+
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env().replace(
-        lfw_dir=getattr(args, "lfw_dir", None), lfw_protocol_dir=getattr(args, "lfw_protocol_dir", None),
-        artifacts_dir=getattr(args, "artifacts_dir", None), models_dir=getattr(args, "models_dir", None),
-        cache_dir=getattr(args, "cache_dir", None), backbone=getattr(args, "backbone", None),
-        device=getattr(args, "device", None), precision=getattr(args, "precision", None),
-        threads=getattr(args, "threads", None), min_face_size=getattr(args, "min_face_size", None),
-        workers=getattr(args, "workers", None), data_dir=getattr(args, "data_dir", None))
+    return Settings.from_env().replace(**{name: getattr(args, name, None) for name in _OPTIONS})
 
 
 def _guarded(args, action=None, where: str = ""):
@@ -188,12 +186,12 @@ def _print_summary(report: dict) -> None:
 
 def cmd_predict(args) -> int:
     from .access import Action
+    from .history import record_sightings
+    from .progress import bars_wanted, over
     from .recognizer import Recognizer
 
     with _guarded(args, Action.RECOGNIZE) as (principal, audit):
-        rec = Recognizer.load_for_recognition(_settings(args), no_model=args.no_model)
-        from .progress import bars_wanted, over
-
+        rec = Recognizer.load_for_recognition(settings := _settings(args), no_model=args.no_model)
         results, failed = [], 0
         bars = bars_wanted(quiet=args.quiet)
         for path in over(args.images, total=len(args.images), desc="recognizing", enabled=bars):
@@ -208,6 +206,8 @@ def cmd_predict(args) -> int:
                 audit.record_decision(principal, "identify", answer=face.identity or "unknown",
                                       score=face.confidence, where="cli predict",
                                       detail={"image": Path(path).name, "face": number, "threshold": face.threshold})
+            record_sightings(settings, "cli", faces, image=rec.read_image(path), place=Path(path).name,
+                             backbone=rec.backbone.name)
     _print_json(results)
     return 1 if failed == len(args.images) else 0
 

@@ -68,3 +68,7 @@ class SessionExpiredError(AccessError):
 class AccountError(AccessError, ValueError):
     """An account change was refused: a bad name, a weak password, an unknown or duplicate account,
     removing or demoting the last administrator, or a first administrator when one exists."""
+
+
+class HistoryError(FacerecError):
+    """The sightings (the history of decisions) cannot be read or written."""

@@ -24,6 +24,23 @@ def _env_float(name: str, default: float) -> float:
     return float(value) if value else default
 
 
+SIGHTING_SOURCES = ("recognize", "live", "cli", "api")
+
+
+def parse_sources(value: str, name: str = "FACEREC_SIGHTINGS") -> tuple[str, ...]:
+    """``"recognize,live"`` → the sources whose decisions are recorded; ``""``, ``none`` or ``off``:
+    none. Raises ValueError naming the valid sources."""
+    text = value.strip().lower()
+    if text in ("", "none", "off"):
+        return ()
+    sources = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    bad = [s for s in sources if s not in SIGHTING_SOURCES]
+    if bad:
+        raise ValueError(f"{name}: unknown source {', '.join(bad)}; use some of {', '.join(SIGHTING_SOURCES)}, "
+                         "or none")
+    return sources
+
+
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
     return int(value) if value else default
@@ -111,6 +128,14 @@ class Settings:
     created (0600, back it up) for a gallery with nothing encrypted yet; see
     :mod:`facerec_core.gallery.crypto`."""
 
+    # -- the history of decisions (issue #18) --
+    sightings: tuple[str, ...] = SIGHTING_SOURCES
+    """Whose decisions are recorded as sightings (time, answer, score, runner-up, a 64 px
+    thumbnail and the embedding): any of ``recognize`` (the page), ``live`` (Live Webcam, once per
+    track), ``cli`` (``predict``), ``api``; comma-separated, or ``none`` (FACEREC_SIGHTINGS)."""
+    sightings_days: float = 30.0
+    """Sightings older than this many days are deleted; 0 keeps them (FACEREC_SIGHTINGS_DAYS)."""
+
     @classmethod
     def from_env(cls) -> "Settings":
         d = cls()
@@ -139,6 +164,9 @@ class Settings:
             lockout_minutes=_env_float("FACEREC_LOCKOUT_MINUTES", d.lockout_minutes),
             # -- biometric data at rest (issue #16) --
             gallery_key_file=_env_path("FACEREC_GALLERY_KEY_FILE", None),
+            # -- the history of decisions (issue #18) --
+            sightings=parse_sources(os.environ.get("FACEREC_SIGHTINGS", ",".join(d.sightings))),
+            sightings_days=_env_float("FACEREC_SIGHTINGS_DAYS", d.sightings_days),
         )
 
     def replace(self, **changes) -> "Settings":

@@ -11,10 +11,11 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 from dashboard.auth import TOKEN_KEY, may, principal_now
 from dashboard.page import PageContext, page_preamble
 from dashboard.plain import plain
-from dashboard.resources import get_landmarks
+from dashboard.resources import get_landmarks, get_settings
 from dashboard.webcam_support import (StreamSession, TrackDecisions, in_view_line, make_ended_callback,
                                       make_video_callback, recently_seen_lines, rtc_configuration)
 from facerec_core.access import REQUIRED_ROLE, Action
+from facerec_core.history.recording import TrackSightings
 from facerec_core.liveness.watch import LivenessWatch
 from facerec_core.recognizer import Recognizer
 from facerec_core.video import LiveProcessor, LiveStatus, VideoConfig
@@ -55,8 +56,9 @@ def get_live_processor(recognizer: Recognizer) -> LiveProcessor:
     if live is None or live.processor.recognizer is not recognizer:
         if live is not None:
             live.stop(timeout=2.0)
+        sightings = TrackSightings(get_settings(), backbone=recognizer.backbone.name)
         live = LiveProcessor(recognizer, name=f"facerec-live-{id(recognizer) % 10000}",
-                             liveness=LivenessWatch(get_landmarks()))
+                             liveness=LivenessWatch(get_landmarks()), on_result=sightings.observe)
         st.session_state[SESSION_KEY] = live
     return live
 

@@ -20,6 +20,7 @@ from facerec_core.access import REQUIRED_ROLE, Action
 from facerec_core.draw import annotate
 from facerec_core.errors import ImageError
 from facerec_core.faces import Face, display_name
+from facerec_core.history import record_sightings
 from facerec_core.images import SUPPORTED_UPLOAD_TYPES, load_image
 from facerec_core.recognizer import Recognizer
 from facerec_core.settings import Settings
@@ -237,13 +238,21 @@ def score_help(recognizer) -> str:
 
 
 WHERE = "Recognize page"
+SIGHTINGS_KEY = "recognize_recorded_sightings"
 
 
 def audit_faces(page: PageContext, result: ImageResult, data: bytes, threshold: float, min_face_size: int) -> bool:
     """Each face named or called unknown goes into the audit trail once per session (answer and
-    score, never the embedding); ``False`` when the trail could not be written."""
+    score, never the embedding), and into the sightings when they are recorded (once per photo and
+    threshold); ``False`` when the trail could not be written."""
     photo = hashlib.sha256(data).hexdigest()
     model = _recognizer_key(page.recognizer)
+    recorded: set[str] = st.session_state.setdefault(SIGHTINGS_KEY, set())
+    sighting = digest("sighting", photo, model, round(float(threshold), 4), int(min_face_size))
+    if sighting not in recorded:
+        recorded.add(sighting)
+        record_sightings(page.settings, "recognize", result.faces, image=result.image, place=result.name,
+                         backbone=page.recognizer.backbone.name)
     for number, face in enumerate(result.faces, start=1):
         if face.identity is None:  # no model and no gallery: nobody was named or refused
             continue

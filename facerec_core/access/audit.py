@@ -20,16 +20,15 @@ images or passwords.
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as _dt
 import hashlib
-import io
 import json
 import logging
 import math
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from ..spreadsheet import csv_bytes
 from .principal import Principal
 from .store import AccessStore
 
@@ -292,17 +291,7 @@ class AuditLog:
     def to_csv(events: Sequence[AuditEvent]) -> bytes:
         """The events as UTF-8 CSV with a header. Cells a spreadsheet would run as a formula
         (starting ``= + - @`` or a tab) are prefixed with ``'``: names are typed by users."""
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["id", "time", "actor", "role", "source", "action", "target", "outcome", "where",
-                         "detail", "hash"])
-        for e in events:
-            writer.writerow([e.id, e.time, *(_cell(v) for v in (e.actor, e.role, e.source, e.action, e.target,
-                                                                   e.outcome, e.where)),
-                             _cell(json.dumps(e.detail, sort_keys=True, ensure_ascii=False)), e.hash])
-        return out.getvalue().encode("utf-8")
-
-
-def _cell(value: str) -> str:
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+        header = ["id", "time", "actor", "role", "source", "action", "target", "outcome", "where", "detail", "hash"]
+        rows = ([e.id, e.time, e.actor, e.role, e.source, e.action, e.target, e.outcome, e.where,
+                 json.dumps(e.detail, sort_keys=True, ensure_ascii=False), e.hash] for e in events)
+        return csv_bytes(header, rows, safe=[False, False] + [True] * 8 + [False])

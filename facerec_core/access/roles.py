@@ -120,7 +120,7 @@ GUARDS: dict[Action, str] = {
     Action.VERIFY: "Verify page; `verify`",
     Action.LIVE_WEBCAM: "Live Webcam page",
     Action.AUTHENTICATE: "Authenticate page (a liveness challenge at the camera)",
-    Action.VIEW_HISTORY: "decision history (the trail's identify/verify rows; no page of its own yet)",
+    Action.VIEW_HISTORY: "History page (sightings, search by photo)",
     Action.VIEW_GALLERY: "Gallery page; `people`",
     Action.ENROLL: "Gallery page (enroll, add photos); `enroll`",
     Action.RENAME: "Gallery page (rename)",

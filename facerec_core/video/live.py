@@ -137,14 +137,18 @@ class LiveProcessor:
             streams or programs: on a busy 2-core machine, detection took ~20 ms with one thread
             and over 1 s with two.
         liveness: what looks for signs of life when the config's ``liveness`` is on.
+        on_result: called on the worker thread with each analysed frame and its result (e.g.
+            :meth:`facerec_core.history.recording.TrackSightings.observe`); its errors are logged.
     """
 
     def __init__(self, recognizer: FacePipeline, config: VideoConfig | None = None, *, idle_timeout_s: float = 3.0,
                  recent_s: float = 60.0, stale_after_s: float = 3.0, name: str = "facerec-live",
                  torch_threads: int | None = 1, liveness: LivenessSigns | None = None,
+                 on_result: Callable[[np.ndarray, FrameResult], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.processor = FrameProcessor(recognizer, config, clock=clock)
         self.liveness = liveness
+        self.on_result = on_result
         self.torch_threads = torch_threads
         self.idle_timeout_s = idle_timeout_s
         self.recent_s = recent_s
@@ -274,6 +278,11 @@ class LiveProcessor:
                 log.warning("%s: frame %d took %.1f s (%s)", self.name, index, result.timings["total"] / 1000,
                             ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings.items()))
             self._publish(result, generation, frame_at)
+            if self.on_result is not None:
+                try:
+                    self.on_result(image, result)
+                except Exception:  # never break the stream over a side record
+                    log.exception("%s: on_result failed on frame %d", self.name, index)
         log.debug("%s: worker %d exited", self.name, generation)
 
     def _publish(self, result: FrameResult, generation: int, frame_at: float) -> None:

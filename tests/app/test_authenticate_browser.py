@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 
+import numpy as np
 import pytest
 
 from facerec_core.images import load_image
@@ -37,6 +38,19 @@ def still_photo_camera(tmp_path, lfw_dir, known_people):
     return write_y4m(tmp_path / "still.y4m", [frame] * (FPS * 2), fps=FPS)
 
 
+@pytest.fixture()
+def street_clip_camera(tmp_path, video_dir):
+    """The real street clip (../shared/data/video), 640×360, as the browser's fake camera."""
+    from PIL import Image
+
+    from tests.liveness.conftest import CLIP, frames_of
+
+    if not (video_dir / CLIP).is_file():
+        pytest.skip(f"the real clip is not at {video_dir / CLIP}")
+    frames = [np.asarray(Image.fromarray(f).resize((640, 360), Image.BILINEAR)) for f in frames_of(video_dir / CLIP)]
+    return write_y4m(tmp_path / "street.y4m", frames, fps=25)
+
+
 @pytest.fixture(scope="module")
 def auth_server(trained, tmp_path_factory):
     log_file = tmp_path_factory.mktemp("auth_server") / "streamlit.log"
@@ -49,34 +63,43 @@ def _panel(page) -> str:
     return panel.first.inner_text() if panel.count() else ""
 
 
+def _attempt(page, url, settings, tmp_path, name: str):
+    """Open Authenticate as an operator, start the (fake) camera and watch the panel until a
+    refusal (90 s at most): whether a prompt was shown, the refusal's text, the WebRTC frame."""
+    goto_signed_in(page, url, "operator", settings)
+    page.get_by_role("link", name="Authenticate").first.click()
+    page.get_by_role("heading", name="Authenticate").wait_for()
+    page.get_by_text("Camera off").wait_for()
+    component = page.frame_locator('iframe[title*="webrtc"]').first
+    component.get_by_role("button", name="Start camera").click()
+    prompted, refused, deadline = False, "", time.monotonic() + 90
+    while time.monotonic() < deadline and not refused:
+        text = _panel(page)
+        prompted |= any(p in text for p in PROMPTS)
+        if "Refused" in text:
+            refused = text
+        page.wait_for_timeout(300)
+    page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
+    return prompted, refused, component
+
+
+def _camera(path):
+    return chromium_page(["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                          f"--use-file-for-fake-video-capture={path}"], {"width": 1400, "height": 1100})
+
+
 def test_a_still_photo_is_prompted_refused_with_a_reason_and_recorded(auth_server, still_photo_camera, tmp_path):
     url, log_file, settings = auth_server
     with access_services(settings) as (_, audit):
         before = audit.count()
-    with chromium_page(["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                        f"--use-file-for-fake-video-capture={still_photo_camera}"],
-                       {"width": 1400, "height": 1100}) as page:
-        goto_signed_in(page, url, "operator", settings)
-        page.get_by_role("link", name="Authenticate").first.click()
-        page.get_by_role("heading", name="Authenticate").wait_for()
-        page.get_by_text("Camera off").wait_for()
-        component = page.frame_locator('iframe[title*="webrtc"]').first
-        component.get_by_role("button", name="Start camera").click()
-
-        prompted, refused, deadline = False, "", time.monotonic() + 90
-        while time.monotonic() < deadline and not refused:
-            text = _panel(page)
-            prompted |= any(p in text for p in PROMPTS)
-            if "Refused" in text:
-                refused = text
-            page.wait_for_timeout(300)
-        page.screenshot(path=str(tmp_path / "authenticate.png"), full_page=True)
+    with _camera(still_photo_camera) as page:
+        prompted, refused, component = _attempt(page, url, settings, tmp_path, "authenticate")
         assert prompted, f"no prompt; server log:\n{log_file.read_text()[-2000:]}"
         assert refused, f"no verdict; panel: {_panel(page)!r}; server log:\n{log_file.read_text()[-2000:]}"
         assert "timed out" in refused or "action not seen" in refused or "looks flat" in refused, refused
         assert component.locator("video").first.evaluate("v => v.videoWidth") == 640
         rates = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
-        log.warning("Authenticate: video, analysed %s (camera file: %d fps)", rates, FPS)  # for the README
+        log.info("Authenticate: video, analysed %s (camera file: %d fps)", rates, FPS)  # the README quotes it
         assert page.locator('[data-testid="stException"]').count() == 0
 
     with access_services(settings) as (_, audit):
@@ -84,3 +107,17 @@ def test_a_still_photo_is_prompted_refused_with_a_reason_and_recorded(auth_serve
     assert events and events[0].outcome == "refused", events
     assert events[0].where == "Authenticate page"
     assert events[0].detail["reason"] and events[0].detail["actions"]
+
+
+def test_the_real_street_clip_is_refused_without_crashing(auth_server, street_clip_camera, tmp_path):
+    """Real people walking past, nobody asked anything and nobody enrolled among them."""
+    url, log_file, settings = auth_server
+    with access_services(settings) as (_, audit):
+        before = audit.count()
+    with _camera(street_clip_camera) as page:
+        _, refused, _ = _attempt(page, url, settings, tmp_path, "authenticate_street")
+        assert refused, f"no verdict; server log:\n{log_file.read_text()[-2000:]}"
+        assert page.locator('[data-testid="stException"]').count() == 0
+    with access_services(settings) as (_, audit):
+        events = [e for e in audit.events(actor=ACCOUNTS["operator"], action="authenticate") if e.id > before]
+    assert events and all(e.outcome == "refused" for e in events), events

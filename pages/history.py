@@ -1,0 +1,155 @@
+"""History: who was seen when. The sightings recorded by Recognize, Live Webcam and ``predict``
+(:mod:`facerec_core.history`), as a timeline, per-person summaries and a table with thumbnails;
+filters, a CSV download, and search by photo.
+"""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.charts import sightings_timeline
+from dashboard.page import page_preamble
+from dashboard.plain import plain
+from dashboard.resources import get_recognizer
+from facerec_core.access import Action
+from facerec_core.backbones.specs import spec_for
+from facerec_core.errors import FacerecError
+from facerec_core.faces import UNKNOWN, display_name
+from facerec_core.history import (SOURCES, Sighting, SightingQuery, search_by_face, sighting_store,
+                                  sightings_csv)
+from facerec_core.images import SUPPORTED_UPLOAD_TYPES
+
+ANYONE = "anyone"
+SHOWN = 5000  # sightings drawn at most (newest first); the summary and the CSV count them all
+
+
+def thumbnail_uri(sighting: Sighting) -> str | None:
+    return None if not sighting.thumbnail else "data:image/jpeg;base64," + base64.b64encode(sighting.thumbnail).decode()
+
+
+def sightings_frame(sightings: list[Sighting], cosines: list[float] | None = None) -> pd.DataFrame:
+    frame = pd.DataFrame({
+        "face": [thumbnail_uri(s) for s in sightings],
+        "time": pd.to_datetime([s.time for s in sightings], utc=True),
+        "who": [UNKNOWN if s.answer == UNKNOWN else display_name(s.answer) for s in sightings],
+        "score": [s.score for s in sightings],
+        "runner-up": [display_name(s.runner_up) if s.runner_up else "" for s in sightings],
+        "source": [s.source for s in sightings],
+        "where": [s.place for s in sightings],
+        "track": [s.track for s in sightings],
+    })
+    if cosines is not None:
+        frame.insert(3, "similarity", cosines)
+    return frame
+
+
+def show_table(frame: pd.DataFrame, key: str) -> None:
+    st.dataframe(frame, hide_index=True, width="stretch", key=key, row_height=56, column_config={
+        "face": st.column_config.ImageColumn("face", width="small"),
+        "time": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+        "score": st.column_config.NumberColumn("score", format="%.3f"),
+        "similarity": st.column_config.NumberColumn("similarity", format="%.3f",
+                                                    help="Cosine between the photo's face and this sighting's"),
+    })
+
+
+def query_from_filters(settings, names: list[str]) -> SightingQuery:
+    c1, c2, c3 = st.columns([2, 2, 3])
+    labels = {ANYONE: "Anyone", UNKNOWN: "Unknown faces", **{n: display_name(n) for n in names}}
+    person = c1.selectbox("Person", [ANYONE, UNKNOWN, *names], format_func=lambda v: labels[v], key="history_person")
+    sources = c2.multiselect("Source", list(SOURCES), default=list(SOURCES), key="history_sources")
+    today = dt.datetime.now(dt.timezone.utc).date()
+    days = settings.sightings_days if settings.sightings_days > 0 else 365
+    dates = c3.date_input("Dates (UTC)", (today - dt.timedelta(days=days), today), key="history_dates")
+    since = until = None
+    if isinstance(dates, (tuple, list)) and len(dates) == 2:
+        since = dt.datetime.combine(dates[0], dt.time.min, dt.timezone.utc)
+        until = dt.datetime.combine(dates[1], dt.time.max, dt.timezone.utc)
+    # no source ticked: a source that never occurs, so nothing matches (an empty list would mean all)
+    return SightingQuery(person=None if person == ANYONE else person, sources=tuple(sources) or ("-",),
+                         since=since, until=until, limit=None)
+
+
+def search_by_photo(settings, store) -> None:
+    """Upload a face: the past sightings of that person, known or not."""
+    upload = st.file_uploader("A photo of the person", type=list(SUPPORTED_UPLOAD_TYPES), key="history_search")
+    if upload is None:
+        return
+    recognizer = get_recognizer(settings)
+    if recognizer is None:
+        return
+    try:
+        faces = recognizer.recognize(upload.getvalue(), name=upload.name)
+    except FacerecError as exc:
+        st.error(plain(exc))
+        return
+    faces = [f for f in faces if f.embedding is not None]
+    if not faces:
+        st.warning("No face was found in that photo.")
+        return
+    face = max(faces, key=lambda f: f.width * f.height)
+    backbone = recognizer.backbone.name
+    presets = spec_for(backbone).verify_presets
+    threshold = float(presets["strict"]["threshold"]) if "strict" in presets else recognizer.verify_threshold
+    found = search_by_face(store, face.embedding, min_cosine=threshold, backbone=backbone)
+    st.caption(f"Sightings whose face has a cosine of at least {threshold:.3f} to the photo's largest face "
+               "(the strict 1:1 threshold: 0.1 % false matches between different people on LFW).")
+    if not found:
+        st.info("Nobody like this was seen in the recorded history.")
+        return
+    show_table(sightings_frame([s for s, _ in found], [c for _, c in found]), "history_search_table")
+
+
+# ---- the page ---------------------------------------------------------------------------------
+page = page_preamble(
+    "History",
+    "Who was seen when: every decision of Recognize, Live Webcam (once per face in view) and `predict`, "
+    "kept as a sighting — time, answer, score, runner-up and a small thumbnail — for the retention period.",
+    action=Action.VIEW_HISTORY, needs_recognizer=False)
+settings = page.settings
+if not settings.sightings:
+    st.info("Recording is off (FACEREC_SIGHTINGS=none): nothing new is added; older sightings are still shown.",
+            icon=":material/info:")
+else:
+    kept = f"kept {settings.sightings_days:g} days" if settings.sightings_days > 0 else "kept until deleted"
+    st.caption(f"Recorded from: {', '.join(settings.sightings)}; {kept} (FACEREC_SIGHTINGS, FACEREC_SIGHTINGS_DAYS).")
+try:
+    store = sighting_store(settings)
+    everyone = store.people_summary()
+except FacerecError as exc:
+    st.error(plain(exc))
+    st.stop()
+names = sorted(r["answer"] for r in everyone if r["answer"] != UNKNOWN)
+query = query_from_filters(settings, names)
+summary = store.people_summary(query)
+total = sum(r["sightings"] for r in summary)
+if not total:
+    st.info("No sightings match these filters yet.", icon=":material/history:")
+else:
+    rows = store.sightings(dataclasses.replace(query, limit=SHOWN), thumbnails=True)
+    frame = sightings_frame(rows)
+    st.subheader(f"{total} sightings" + (f" (the newest {SHOWN} drawn)" if total > SHOWN else ""))
+    st.plotly_chart(sightings_timeline(frame), width="stretch", key="history_timeline")
+    left, right = st.columns([2, 3], gap="large")
+    with left:
+        st.markdown("**Per person**")
+        st.dataframe(pd.DataFrame({
+            "who": [UNKNOWN if r["answer"] == UNKNOWN else display_name(r["answer"]) for r in summary],
+            "first seen": pd.to_datetime([r["first_seen"] for r in summary], utc=True),
+            "last seen": pd.to_datetime([r["last_seen"] for r in summary], utc=True),
+            "how often": [r["sightings"] for r in summary],
+        }), hide_index=True, width="stretch", key="history_summary", column_config={
+            "first seen": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+            "last seen": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")})
+        st.download_button("Download CSV", sightings_csv(store.sightings(query)), file_name="sightings.csv",
+                           mime="text/csv", icon=":material/download:", key="history_csv")
+    with right:
+        st.markdown("**Sightings**, newest first")
+        show_table(frame.drop(columns=["track"]), "history_table")
+
+st.subheader("Search by photo")
+search_by_photo(settings, store)

@@ -1,0 +1,58 @@
+"""The History page in-process (AppTest): sightings recorded by the Recognize page (once per photo,
+however often the page reruns), then shown as a timeline, per person and in a table; filtered;
+downloaded; and found again by searching with another photo of the same person."""
+from __future__ import annotations
+
+import pytest
+
+from facerec_core.history import SightingStore
+from facerec_core.settings import Settings
+from tests.app.conftest import apply_env, settings_env
+from tests.app.test_pages import _navigation_mode, no_exception, open_page, texts  # noqa: F401
+from tests.conftest import lfw_photo
+
+
+@pytest.fixture()
+def history_env(monkeypatch, trained, tmp_path) -> Settings:
+    """The session's model, with a data folder of this test's own (its sightings only)."""
+    settings = trained[0].replace(data_dir=tmp_path / "data")
+    apply_env(monkeypatch, settings_env(settings))
+    return Settings.from_env()
+
+
+def test_an_empty_history(history_env):
+    at = open_page("pages/history.py", "operator")
+    no_exception(at)
+    assert at.title[0].value == "History"
+    assert "No sightings match these filters yet." in texts(at.info)
+
+
+def test_recognize_records_once_and_history_shows_and_finds_it(history_env, lfw_dir):
+    at = open_page("pages/recognize.py", "operator")
+    photo = lfw_photo(lfw_dir, "Colin_Powell", 20)
+    at.file_uploader[0].set_value(("powell.jpg", photo.read_bytes(), "image/jpeg")).run()
+    no_exception(at)
+    at.run()  # a rerun (any click) records nothing new
+    store = SightingStore.open(history_env)
+    [seen] = store.sightings(thumbnails=True)
+    assert (seen.answer, seen.source, seen.place) == ("Colin_Powell", "recognize", "powell.jpg") and seen.thumbnail
+
+    at.switch_page("pages/history.py").run()
+    no_exception(at)
+    assert "1 sightings" in [s.value for s in at.subheader]
+    summary = next(d.value for d in at.dataframe if "how often" in d.value.columns)
+    assert summary.to_dict("records")[0]["who"] == "Colin Powell" and summary["how often"].tolist() == [1]
+    table = next(d.value for d in at.dataframe if "runner-up" in d.value.columns)
+    assert table["face"][0].startswith("data:image/jpeg;base64,") and table["source"].tolist() == ["recognize"]
+    assert len(at.get("plotly_chart")) == 1
+
+    at.selectbox(key="history_person").set_value("unknown").run()
+    assert "No sightings match these filters yet." in texts(at.info)
+    at.selectbox(key="history_person").set_value("Colin_Powell").run()
+    assert "1 sightings" in [s.value for s in at.subheader]
+
+    other = lfw_photo(lfw_dir, "Colin_Powell", 21)
+    at.file_uploader(key="history_search").set_value(("other.jpg", other.read_bytes(), "image/jpeg")).run()
+    no_exception(at)
+    found = next(d.value for d in at.dataframe if "similarity" in d.value.columns)
+    assert found["who"].tolist() == ["Colin Powell"] and found["similarity"][0] > 0.5
