@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -24,8 +24,10 @@ from .errors import ArtifactError, FacerecError, NoTrainedModelError
 from .faces import UNKNOWN, Face, add_note, display_name
 from .gallery.background import load_background
 from .gallery.search import GallerySource
+from .history.corrections import CorrectionSource
 from .identity import (MIN_IDENTIFY_DET_SCORE, MIN_IDENTIFY_FACE_SIZE, IdentitySource, ModelSource, Thresholds,
                        VerifyPreset, decide)
+from .identity.corrections import CorrectionSet, apply_corrections
 from .identity.sources import FittedIdentifier
 from .images import ImageInput, LoadedImage, describe, open_image
 from .runtime import keep_freed_memory, limit_blas_threads, use_interactive_threads
@@ -119,6 +121,8 @@ class Recognizer:
         report: the model's training report (its View-2 figures give the verification presets).
         few_shot: the few-shot rule ``gallery`` searches with (its threshold and cohort weight
             apply when there is no ``identifier``), or ``None``.
+        corrections: gives the people's corrections that take names back after each decision
+            (:func:`~facerec_core.identity.corrections.apply_corrections`), or ``None``.
     """
 
     def __init__(self, detector: FaceDetector, backbone: Backbone, identifier: FittedIdentifier | None = None, *,
@@ -126,7 +130,7 @@ class Recognizer:
                  min_identify_size: float = MIN_IDENTIFY_FACE_SIZE, min_identify_score: float = MIN_IDENTIFY_DET_SCORE,
                  threads: int | None = None, settings: Settings | None = None,
                  gallery: GallerySource | None = None, report: dict | None = None,
-                 few_shot: FewShotRule | None = None) -> None:
+                 few_shot: FewShotRule | None = None, corrections: Callable[[], CorrectionSet] | None = None) -> None:
         self.settings = settings or Settings()
         self.detector = detector
         self.backbone = backbone
@@ -138,6 +142,7 @@ class Recognizer:
                                                    min_det_score=min_identify_score)
         self.model = None if identifier is None else ModelSource(identifier)
         self.gallery = gallery
+        self.corrections = corrections
         self.threads = self.settings.threads if threads is None else threads
         self.model_problem: str | None = None
         """Why the trained model in the artifacts folder could not be used (damaged, swapped,
@@ -172,7 +177,8 @@ class Recognizer:
         rule = None if background is None else rule
         recognizer = cls(detector, backbone, identifier, manifest=manifest, settings=settings,
                          gallery=GallerySource.for_settings(settings, backbone.name, rule=rule, background=background),
-                         report=report, few_shot=rule, **kwargs)
+                         report=report, few_shot=rule,
+                         **{"corrections": CorrectionSource(settings, backbone.name), **kwargs})
         recognizer.model_problem = problem
         return recognizer
 
@@ -235,8 +241,12 @@ class Recognizer:
 
     def identify(self, faces: list[Face], *, threshold: float | None = None, top_k: int = 3) -> list[Face]:
         """Fill ``identity``, ``confidence`` and ``matches`` of embedded faces (in place); see
-        :func:`facerec_core.identity.decide`."""
-        return decide(faces, self.sources, self.thresholds, threshold=threshold, top_k=top_k)
+        :func:`facerec_core.identity.decide`, then people's corrections
+        (:func:`~facerec_core.identity.corrections.apply_corrections`)."""
+        decide(faces, self.sources, self.thresholds, threshold=threshold, top_k=top_k)
+        if self.corrections is not None:
+            apply_corrections(faces, self.corrections())
+        return faces
 
     def read_image(self, source: ImageInput, *, name: str | None = None, max_pixels: int | None = None) -> np.ndarray:
         """``source`` (a path, bytes, file object, PIL image or array) as an RGB array, refused

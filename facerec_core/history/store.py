@@ -7,7 +7,9 @@ the file is owner-only in either case. Rows older than the retention period are 
 (:meth:`SightingStore.purge`), by the store itself at most once an hour while it records.
 
 Tables (:data:`MIGRATIONS`): ``sightings(id, time, source, place, answer, score, runner_up,
-runner_up_score, track, backbone, embedding, embedding_seal, thumbnail, thumbnail_seal)``.
+runner_up_score, track, backbone, embedding, embedding_seal, thumbnail, thumbnail_seal, corrected)``
+and ``corrections(id, time, sighting_id, person, verdict, score, backbone, embedding,
+embedding_seal, actor)`` (:mod:`.corrections`).
 """
 from __future__ import annotations
 
@@ -56,6 +58,22 @@ MIGRATIONS: list[list[str]] = [
                thumbnail_seal BLOB)""",
         "CREATE INDEX sightings_time ON sightings(time)",
         "CREATE INDEX sightings_answer ON sightings(answer, time)",
+    ],
+    [
+        # corrections outlive the sightings' retention: they are labelled samples, copied here
+        """CREATE TABLE corrections (
+               id INTEGER PRIMARY KEY,
+               time TEXT NOT NULL,
+               sighting_id INTEGER,
+               person TEXT NOT NULL,
+               verdict TEXT NOT NULL CHECK (verdict IN ('rejected', 'confirmed')),
+               score REAL,
+               backbone TEXT NOT NULL,
+               embedding BLOB NOT NULL,
+               embedding_seal BLOB,
+               actor TEXT NOT NULL DEFAULT '')""",
+        "CREATE INDEX corrections_person ON corrections(backbone, person)",
+        "ALTER TABLE sightings ADD COLUMN corrected TEXT",
     ],
 ]
 
@@ -112,6 +130,8 @@ class Sighting:
     backbone: str
     thumbnail: bytes | None = None
     embedding: np.ndarray | None = None
+    corrected: str | None = None
+    """``"rejected"`` ("not this person") or ``"confirmed as NAME"`` once someone corrected it."""
 
     @property
     def known(self) -> bool:
@@ -210,26 +230,29 @@ class SightingStore(OwnTables):
                 sid = int(cur.lastrowid)
                 embedding = None if face.embedding is None else np.asarray(face.embedding, "<f4").tobytes()
                 thumbnail = None if image is None else thumbnail_of(image, face.box)
-                values = [*self._sealed(sid, backbone, "embedding", embedding),
-                          *self._sealed(sid, backbone, "thumbnail", thumbnail)]
+                values = [*self.seal(sid, backbone, "embedding", embedding), *self.seal(sid, backbone, "thumbnail", thumbnail)]
                 conn.execute("UPDATE sightings SET embedding = ?, embedding_seal = ?, thumbnail = ?, "
                              "thumbnail_seal = ? WHERE id = ?", (*values, sid))
                 ids.append(sid)
         self._maybe_purge()
         return ids
 
-    def _sealed(self, sid: int, backbone: str, column: str, data: bytes | None) -> tuple[bytes | None, bytes | None]:
+    def seal(self, row_id: int, backbone: str, label: str, data: bytes | None) -> tuple[bytes | None, bytes | None]:
+        """``(blob, seal)`` to store: sealed with the gallery key (bound to the row's id, the
+        backbone and ``label``), or the data as it is without a key."""
         if data is None or self._key is None:
             return data, None
-        return self._key.seal(data, _aad(sid, backbone, column))
+        return self._key.seal(data, _aad(row_id, backbone, label))
 
-    def _opened(self, row, column: str) -> bytes | None:
+    def unseal(self, row, column: str, label: str | None = None) -> bytes | None:
+        """A stored blob's plaintext: as it is when unsealed, ``None`` when sealed and the key is
+        missing or another, or the blob was altered or moved."""
         data, seal = row[column], row[f"{column}_seal"]
         if data is None or seal is None:
             return data
         if self._key is None:
             return None  # sealed, and no key to open it
-        return self._key.unseal(data, seal, _aad(row["id"], row["backbone"], column))
+        return self._key.unseal(data, seal, _aad(row["id"], row["backbone"], label or column))
 
     def purge(self) -> int:
         """Delete the sightings older than the retention period; returns how many."""
@@ -261,18 +284,24 @@ class SightingStore(OwnTables):
         blobs = ", embedding, embedding_seal, thumbnail, thumbnail_seal" if thumbnails or embeddings else ""
         with self.read() as conn:
             rows = conn.execute(
-                "SELECT id, time, source, place, answer, score, runner_up, runner_up_score, track, backbone"
+                "SELECT id, time, source, place, answer, score, runner_up, runner_up_score, track, backbone, corrected"
                 f"{blobs} FROM sightings{where} ORDER BY time DESC, id DESC{limit}", args).fetchall()
-        out = []
-        for row in rows:
-            vector = None
-            if embeddings:
-                raw = self._opened(row, "embedding")
-                vector = None if raw is None or len(raw) % 4 else np.frombuffer(raw, "<f4").copy()
-            out.append(Sighting(row["id"], row["time"], row["source"], row["place"], row["answer"], row["score"],
-                                row["runner_up"], row["runner_up_score"], row["track"], row["backbone"],
-                                self._opened(row, "thumbnail") if thumbnails else None, vector))
-        return out
+        return [self._sighting(row, thumbnails, embeddings) for row in rows]
+
+    def get(self, sighting_id: int) -> Sighting | None:
+        """One sighting with its thumbnail and embedding, or ``None`` when there is none (purged)."""
+        with self.read() as conn:
+            row = conn.execute("SELECT * FROM sightings WHERE id = ?", (int(sighting_id),)).fetchone()
+        return None if row is None else self._sighting(row, True, True)
+
+    def _sighting(self, row, thumbnails: bool, embeddings: bool) -> Sighting:
+        vector = None
+        if embeddings:
+            raw = self.unseal(row, "embedding")
+            vector = None if raw is None or len(raw) % 4 else np.frombuffer(raw, "<f4").copy()
+        return Sighting(row["id"], row["time"], row["source"], row["place"], row["answer"], row["score"],
+                        row["runner_up"], row["runner_up_score"], row["track"], row["backbone"],
+                        self.unseal(row, "thumbnail") if thumbnails else None, vector, row["corrected"])
 
     def count(self, query: SightingQuery | None = None) -> int:
         where, args = (query or SightingQuery()).where()
