@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 METHODS = ("agglomerative", "dbscan", "hdbscan")
 LINKAGES = ("average", "complete", "single")
 METRICS = ("cosine", "euclidean")
-MIN_ROWS = 3  # fewer faces than this are never clustered
+MIN_ROWS = 2  # a single face is never clustered
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def cluster_faces(embeddings: np.ndarray, rule: ClusterRule = DEFAULT_RULE) -> n
 
     Returns:
         ``int64`` labels of shape ``(n,)``: ``-1`` for a face left unclustered, otherwise
-        ``0 .. k-1`` with cluster 0 the largest. Fewer than 3 faces are never clustered (all -1).
+        ``0 .. k-1`` with cluster 0 the largest. A single face is never clustered (-1).
 
     Raises:
         ValueError: if ``embeddings`` is not a 2-D finite float array or holds an all-zero row.

@@ -7,9 +7,11 @@ the file is owner-only in either case. Rows older than the retention period are 
 (:meth:`SightingStore.purge`), by the store itself at most once an hour while it records.
 
 Tables (:data:`MIGRATIONS`): ``sightings(id, time, source, place, answer, score, runner_up,
-runner_up_score, track, backbone, embedding, embedding_seal, thumbnail, thumbnail_seal, corrected)``
-and ``corrections(id, time, sighting_id, person, verdict, score, backbone, embedding,
-embedding_seal, actor)`` (:mod:`.corrections`).
+runner_up_score, track, det_score, face_px, backbone, embedding, embedding_seal, thumbnail,
+thumbnail_seal, corrected)``
+``corrections(id, time, sighting_id, person, verdict, score, backbone, embedding,
+embedding_seal, actor)`` (:mod:`.corrections`) and ``sighting_clusters(sighting_id, cluster,
+pinned)`` (:mod:`.visitors`).
 """
 from __future__ import annotations
 
@@ -51,6 +53,8 @@ MIGRATIONS: list[list[str]] = [
                runner_up TEXT,
                runner_up_score REAL,
                track INTEGER,
+               det_score REAL,
+               face_px REAL,
                backbone TEXT NOT NULL,
                embedding BLOB,
                embedding_seal BLOB,
@@ -74,6 +78,13 @@ MIGRATIONS: list[list[str]] = [
                actor TEXT NOT NULL DEFAULT '')""",
         "CREATE INDEX corrections_person ON corrections(backbone, person)",
         "ALTER TABLE sightings ADD COLUMN corrected TEXT",
+        # clusters of unknown faces (:mod:`.visitors`): a pinned row was placed by a person
+        # (merge, split, moved out) and is kept when the others are clustered again
+        """CREATE TABLE sighting_clusters (
+               sighting_id INTEGER PRIMARY KEY REFERENCES sightings(id) ON DELETE CASCADE,
+               cluster INTEGER,
+               pinned INTEGER NOT NULL DEFAULT 0)""",
+        "CREATE INDEX sighting_clusters_cluster ON sighting_clusters(cluster)",
     ],
 ]
 
@@ -113,7 +124,7 @@ def thumbnail_of(image: np.ndarray, box: Sequence[float], size: int = THUMBNAIL_
     return out.getvalue()
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # eq by identity: fields hold arrays
 class Sighting:
     """One recorded decision. ``thumbnail`` (JPEG bytes) and ``embedding`` are ``None`` when they
     were not asked for, or cannot be read (sealed with another key, altered)."""
@@ -128,6 +139,9 @@ class Sighting:
     runner_up_score: float | None
     track: int | None
     backbone: str
+    det_score: float | None = None
+    face_px: float | None = None
+    """The detector's confidence and the face's shorter side in pixels (the enrollment gate's)."""
     thumbnail: bytes | None = None
     embedding: np.ndarray | None = None
     corrected: str | None = None
@@ -223,10 +237,10 @@ class SightingStore(OwnTables):
                 runner = next((m for m in face.matches if m.name != face.identity), None)
                 cur = conn.execute(
                     "INSERT INTO sightings(time, source, place, answer, score, runner_up, runner_up_score, track, "
-                    "backbone) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "det_score, face_px, backbone) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (now, source, str(place)[:200], face.identity, _num(face.confidence),
                      None if runner is None else runner.name, None if runner is None else _num(runner.score),
-                     None if track is None else int(track), backbone))
+                     None if track is None else int(track), _num(face.det_score), _num(face.size), backbone))
                 sid = int(cur.lastrowid)
                 embedding = None if face.embedding is None else np.asarray(face.embedding, "<f4").tobytes()
                 thumbnail = None if image is None else thumbnail_of(image, face.box)
@@ -284,24 +298,27 @@ class SightingStore(OwnTables):
         blobs = ", embedding, embedding_seal, thumbnail, thumbnail_seal" if thumbnails or embeddings else ""
         with self.read() as conn:
             rows = conn.execute(
-                "SELECT id, time, source, place, answer, score, runner_up, runner_up_score, track, backbone, corrected"
+                "SELECT id, time, source, place, answer, score, runner_up, runner_up_score, track, det_score, face_px, "
+                "backbone, corrected"
                 f"{blobs} FROM sightings{where} ORDER BY time DESC, id DESC{limit}", args).fetchall()
-        return [self._sighting(row, thumbnails, embeddings) for row in rows]
+        return [self.from_row(row, thumbnails, embeddings) for row in rows]
 
     def get(self, sighting_id: int) -> Sighting | None:
         """One sighting with its thumbnail and embedding, or ``None`` when there is none (purged)."""
         with self.read() as conn:
             row = conn.execute("SELECT * FROM sightings WHERE id = ?", (int(sighting_id),)).fetchone()
-        return None if row is None else self._sighting(row, True, True)
+        return None if row is None else self.from_row(row, True, True)
 
-    def _sighting(self, row, thumbnails: bool, embeddings: bool) -> Sighting:
+    def from_row(self, row, thumbnails: bool, embeddings: bool) -> Sighting:
+        """A :class:`Sighting` from a ``SELECT *`` (or the listing's) row of this store."""
         vector = None
         if embeddings:
             raw = self.unseal(row, "embedding")
             vector = None if raw is None or len(raw) % 4 else np.frombuffer(raw, "<f4").copy()
         return Sighting(row["id"], row["time"], row["source"], row["place"], row["answer"], row["score"],
-                        row["runner_up"], row["runner_up_score"], row["track"], row["backbone"],
-                        self.unseal(row, "thumbnail") if thumbnails else None, vector, row["corrected"])
+                        row["runner_up"], row["runner_up_score"], row["track"], row["backbone"], row["det_score"],
+                        row["face_px"], self.unseal(row, "thumbnail") if thumbnails else None, vector,
+                        row["corrected"])
 
     def count(self, query: SightingQuery | None = None) -> int:
         where, args = (query or SightingQuery()).where()
