@@ -13,6 +13,7 @@ import streamlit as st
 from PIL import Image
 
 from dashboard.auth import may, principal_now
+from dashboard.corrections import correction_controls
 from dashboard.decisions import digest, record_once
 from dashboard.page import PageContext, enrolled_people, page_preamble
 from dashboard.plain import plain
@@ -20,7 +21,7 @@ from facerec_core.access import REQUIRED_ROLE, Action
 from facerec_core.draw import annotate
 from facerec_core.errors import ImageError
 from facerec_core.faces import Face, display_name
-from facerec_core.history import record_sightings
+from facerec_core.history import record_sightings, sighting_store
 from facerec_core.images import SUPPORTED_UPLOAD_TYPES, load_image
 from facerec_core.recognizer import Recognizer
 from facerec_core.settings import Settings
@@ -38,8 +39,8 @@ def _no_model_notice(recognizer: Recognizer) -> str:
 
 def _recognizer_key(recognizer: Recognizer) -> str:
     """What the faces named in a photo depend on besides the call's own arguments: detection, the
-    trained model, and the enrolled gallery (its change counter moves with every enrollment,
-    deletion, rename and import)."""
+    trained model, the enrolled gallery (its change counter moves with every enrollment,
+    deletion, rename and import) and people's corrections (their count and newest)."""
     det = recognizer.detector
     files = (recognizer.manifest or {}).get("files") or {}
     try:
@@ -47,8 +48,9 @@ def _recognizer_key(recognizer: Recognizer) -> str:
     except Exception:  # unreadable: recognize() itself searches what it last loaded
         log.warning("could not read the enrolled gallery", exc_info=True)
         gallery = "unreadable"
+    corrections = None if recognizer.corrections is None else recognizer.corrections().version
     return (f"{recognizer.backbone.name}|{getattr(det, 'min_face_size', '')}|{getattr(det, 'threshold', '')}|"
-            f"{sorted(files.items())}|{gallery}")
+            f"{sorted(files.items())}|{gallery}|{corrections}")
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -81,6 +83,8 @@ class ImageResult:
     image: np.ndarray | None = None
     faces: list[Face] = dataclasses.field(default_factory=list)
     error: str | None = None
+    sightings: list[int | None] = dataclasses.field(default_factory=list)
+    """The sighting recorded for each face (``None``: not recorded), for corrections."""
 
     @property
     def ok(self) -> bool:
@@ -169,7 +173,7 @@ def _face_option(result: ImageResult, i: int) -> str:
     return f"{i + 1}: {display_name(face.identity) if face.identity is not None else 'face'}"
 
 
-def show_result(index: int, result: ImageResult) -> None:
+def show_result(index: int, result: ImageResult, page: PageContext | None = None) -> None:
     with st.container(border=True):
         name = plain(result.name)  # an uploaded file's name, and messages that quote it: plain text
         st.markdown(f"#### {name}")
@@ -213,6 +217,10 @@ def show_result(index: int, result: ImageResult) -> None:
                 st.image(crop, width=min(320, max(160, crop.shape[1] * 2)),
                          caption=f"Face {highlight + 1}: {display_name(face.identity) if face.identity else 'face'}")
                 st.text(f"Face {highlight + 1}: {face.reason or face.note or ''}")
+                sighting = result.sightings[highlight] if highlight < len(result.sightings) else None
+                if page is not None and sighting is not None and face.identity is not None:
+                    correction_controls(page, sighting_store(page.settings), sighting, face.identity,
+                                        page.recognizer.claimable_people(), where=WHERE, key=f"correct_{index}")
             stem = result.name.rsplit(".", 1)[0]
             st.download_button("Annotated image (PNG)", result.annotated_png(), f"{stem}_faces.png", "image/png",
                                key=f"png_{index}", icon=":material/download:", on_click="ignore")
@@ -247,12 +255,13 @@ def audit_faces(page: PageContext, result: ImageResult, data: bytes, threshold: 
     threshold); ``False`` when the trail could not be written."""
     photo = hashlib.sha256(data).hexdigest()
     model = _recognizer_key(page.recognizer)
-    recorded: set[str] = st.session_state.setdefault(SIGHTINGS_KEY, set())
+    recorded: dict[str, list[int | None]] = st.session_state.setdefault(SIGHTINGS_KEY, {})
     sighting = digest("sighting", photo, model, round(float(threshold), 4), int(min_face_size))
     if sighting not in recorded:
-        recorded.add(sighting)
-        record_sightings(page.settings, "recognize", result.faces, image=result.image, place=result.name,
-                         backbone=page.recognizer.backbone.name)
+        ids = iter(record_sightings(page.settings, "recognize", result.faces, image=result.image, place=result.name,
+                                    backbone=page.recognizer.backbone.name))
+        recorded[sighting] = [None if f.identity is None else next(ids, None) for f in result.faces]
+    result.sightings = recorded[sighting]
     for number, face in enumerate(result.faces, start=1):
         if face.identity is None:  # no model and no gallery: nobody was named or refused
             continue
@@ -321,4 +330,4 @@ for i, (name, data) in enumerate(photos):
                                  max_pixels=settings.max_image_pixels)
     if not audit_faces(page, result, data, threshold, min_face_size):
         st.stop()
-    show_result(i, result)
+    show_result(i, result, page)

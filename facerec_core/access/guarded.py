@@ -78,6 +78,12 @@ class GuardedGallery:
         return self._do(Action.ENROLL, str(name), lambda: enroll(self.store, recognizer, name, photos, **kw),
                         self._enrolled, target_of=lambda r: r.name)
 
+    def add_samples(self, name: str, samples: Iterable[Any]) -> tuple[Person | None, list]:
+        """Store ready-made samples (a named cluster's faces, through the enrollment gate already)
+        for ``name``, creating the person if needed; guarded as ``enroll``, audited with the count."""
+        return self._do(Action.ENROLL, str(name), lambda: self.store.add_samples(name, list(samples)),
+                        lambda result: {"added": sum(o.status == "added" for o in result[1]), "from": "sightings"})
+
     def rename_person(self, key: str | int, new_name: str) -> Person:
         """RENAME; the trail keeps the old and the new name."""
         target, before = self._person_label(key)

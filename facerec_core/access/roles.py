@@ -39,6 +39,7 @@ class Action(str, enum.Enum):
     LIVE_WEBCAM = "live_webcam"
     AUTHENTICATE = "authenticate"
     VIEW_HISTORY = "view_history"
+    CORRECT_DECISIONS = "correct_decisions"
     VIEW_GALLERY = "view_gallery"
     ENROLL = "enroll"
     RENAME = "rename"
@@ -71,6 +72,7 @@ REQUIRED_ROLE: dict[Action, Role] = {
     Action.VIEW_HISTORY: Role.OPERATOR,
     # admin only: the enrolled people (biometric data), models, thresholds, accounts, the trail
     Action.VIEW_GALLERY: Role.ADMIN,
+    Action.CORRECT_DECISIONS: Role.ADMIN,
     Action.ENROLL: Role.ADMIN,
     Action.RENAME: Role.ADMIN,
     Action.EDIT_NOTES: Role.ADMIN,
@@ -95,6 +97,7 @@ LABELS: dict[Action, str] = {
     Action.LIVE_WEBCAM: "the live webcam",
     Action.AUTHENTICATE: "authenticating people at the camera",
     Action.VIEW_HISTORY: "the decision history",
+    Action.CORRECT_DECISIONS: "correcting decisions",
     Action.VIEW_GALLERY: "opening the Gallery",
     Action.ENROLL: "enrolling people",
     Action.RENAME: "renaming people",
@@ -121,6 +124,8 @@ GUARDS: dict[Action, str] = {
     Action.LIVE_WEBCAM: "Live Webcam page",
     Action.AUTHENTICATE: "Authenticate page (a liveness challenge at the camera)",
     Action.VIEW_HISTORY: "History page (sightings, search by photo)",
+    Action.CORRECT_DECISIONS: "History and Recognize pages (not this person, this is NAME; merge, split and move "
+                              "faces of the frequent visitors)",
     Action.VIEW_GALLERY: "Gallery page; `people`",
     Action.ENROLL: "Gallery page (enroll, add photos); `enroll`",
     Action.RENAME: "Gallery page (rename)",

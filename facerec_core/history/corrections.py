@@ -110,7 +110,8 @@ class CorrectionBook:
             scores.append(np.nan if row["score"] is None else float(row["score"]))
         result = CorrectionSet(
             impostors={p: LabelledSamples(np.stack(v), np.array(s)) for p, (v, s) in groups["rejected"].items()},
-            genuine={p: LabelledSamples(np.stack(v), np.array(s)) for p, (v, s) in groups["confirmed"].items()})
+            genuine={p: LabelledSamples(np.stack(v), np.array(s)) for p, (v, s) in groups["confirmed"].items()},
+            version=version)
         with self._lock:
             self._cached[backbone] = (version, result)
         return result

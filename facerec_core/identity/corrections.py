@@ -42,6 +42,8 @@ class CorrectionSet:
 
     impostors: Mapping[str, LabelledSamples] = dataclasses.field(default_factory=dict)
     genuine: Mapping[str, LabelledSamples] = dataclasses.field(default_factory=dict)
+    version: tuple = ()
+    """Changes whenever a correction is added or removed (for caches of decisions)."""
 
     @property
     def empty(self) -> bool:

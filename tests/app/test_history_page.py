@@ -56,3 +56,39 @@ def test_recognize_records_once_and_history_shows_and_finds_it(history_env, lfw_
     no_exception(at)
     found = next(d.value for d in at.dataframe if "similarity" in d.value.columns)
     assert found["who"].tolist() == ["Colin Powell"] and found["similarity"][0] > 0.5
+
+
+def test_naming_a_frequent_visitor_enrolls_them(history_env, lfw_dir):
+    from facerec_core.gallery import GalleryStore
+    from facerec_core.history import record_sightings
+    from facerec_core.recognizer import Recognizer
+
+    rec = Recognizer.load(history_env)
+    for name in ("Hans_Blix", "Nancy_Pelosi"):  # strangers to the test model, seen 5 times each
+        for path in sorted((lfw_dir / name).glob("*.jpg"))[:5]:
+            record_sightings(history_env, "cli", rec.recognize(path)[:1], image=rec.read_image(path), place=path.name,
+                             backbone=rec.backbone.name)
+    at = open_page("pages/history.py", "admin")
+    visitors = [b for b in at.markdown if b.value.startswith("**Visitor ")]
+    assert len(visitors) == 2 and all("5 sightings" in v.value for v in visitors), [v.value for v in visitors]
+    number = visitors[0].value.split()[1].rstrip("*")
+    at.text_input(key=f"visitor_{number}_name").set_value("New Visitor").run()
+    at.button(key=f"visitor_{number}_enroll").click().run()
+    no_exception(at)
+    assert "New Visitor enrolled from 5 faces; the next photo of them is named." in texts(at.success)
+    with GalleryStore.open(history_env) as gallery:
+        assert len(gallery.samples(gallery.person("New Visitor").id)) == 5
+    assert len([b for b in at.markdown if b.value.startswith("**Visitor ")]) == 1
+
+
+def test_operators_see_the_visitors_but_cannot_edit_them(history_env, lfw_dir):
+    from facerec_core.history import record_sightings
+    from facerec_core.recognizer import Recognizer
+
+    rec = Recognizer.load(history_env)
+    for path in sorted((lfw_dir / "Hans_Blix").glob("*.jpg"))[:3]:
+        record_sightings(history_env, "cli", rec.recognize(path)[:1], image=rec.read_image(path), place=path.name,
+                         backbone=rec.backbone.name)
+    at = open_page("pages/history.py", "operator")
+    assert [b.value for b in at.markdown if b.value.startswith("**Visitor ")]
+    assert not [t for t in at.text_input if t.key and t.key.startswith("visitor_")]

@@ -132,7 +132,7 @@ def test_in_view_time_is_video_time_not_waiting_time(stalled):
 def test_overlay_and_panel_show_the_same_rates(stalled, monkeypatch):
     live, clock, _ = stalled
     drawn = []
-    monkeypatch.setattr(live_module, "annotate", lambda image, faces, extra_text=None: drawn.append(extra_text) or image)
+    monkeypatch.setattr(live_module, "annotate", lambda image, faces, extra_text=None, **_: drawn.append(extra_text) or image)
     clock.now = 2.2
     live.handle(FRAME)
     status = live.snapshot()  # same clock reading as the frame above

@@ -1,0 +1,53 @@
+"""Correcting a decision — "not this person", "this is NAME" — from any page that shows one
+(History, Recognize): the core's :class:`~facerec_core.history.corrections.CorrectionBook`, guarded
+by ``correct_decisions`` and audited."""
+from __future__ import annotations
+
+from typing import Callable
+
+import streamlit as st
+
+from dashboard.auth import check, may
+from dashboard.page import PageContext
+from dashboard.plain import plain
+from facerec_core.access import REQUIRED_ROLE, Action
+from facerec_core.errors import FacerecError
+from facerec_core.faces import UNKNOWN, display_name
+from facerec_core.history.corrections import CorrectionBook
+from facerec_core.history.store import SightingStore
+
+
+def correction_controls(page: PageContext, store: SightingStore, sighting_id: int, answer: str, names: list[str], *,
+                        where: str, key: str) -> None:
+    """"Not NAME" (when the sighting was named) and "This is …" for one sighting; disabled, saying
+    which role it needs, for those who may not."""
+    allowed = may(page.principal, Action.CORRECT_DECISIONS)
+    if not allowed:
+        st.caption(f"Correcting decisions needs the {REQUIRED_ROLE[Action.CORRECT_DECISIONS].value} role.")
+    book = CorrectionBook(store)
+    actor = page.principal.name
+    c1, c2 = st.columns(2)
+    if answer != UNKNOWN and c1.button(f"Not {display_name(answer)}", key=f"{key}_reject", disabled=not allowed,
+                                       icon=":material/person_off:",
+                                       help="Later faces closer to this one than to the person are not given their "
+                                            "name; a few of these raise the person's own threshold."):
+        _apply(page, sighting_id, answer, "rejected", where, lambda: book.reject(sighting_id, actor=actor))
+    who = c2.selectbox("This is", names, index=None, key=f"{key}_confirm_name", disabled=not allowed,
+                       format_func=display_name, accept_new_options=True, placeholder="a name")
+    if c2.button("Confirm", key=f"{key}_confirm", disabled=not allowed or not who, icon=":material/how_to_reg:"):
+        _apply(page, sighting_id, who, "confirmed", where, lambda: book.confirm(sighting_id, who, actor=actor))
+
+
+def _apply(page: PageContext, sighting_id: int, name: str, verdict: str, where: str, change: Callable[[], int]) -> None:
+    refused = check(page.principal, page.access, Action.CORRECT_DECISIONS, target=name, where=where)
+    if refused:
+        st.error(refused)
+        return
+    try:
+        change()
+    except FacerecError as exc:
+        st.error(plain(exc))
+        return
+    page.access.audit.record(page.principal, Action.CORRECT_DECISIONS.value, target=name, where=where,
+                             detail={"sighting": int(sighting_id), "verdict": verdict})
+    st.success(f"Saved: sighting {sighting_id} {verdict} as {plain(display_name(name))}. Later decisions use it.")
