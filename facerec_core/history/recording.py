@@ -63,14 +63,15 @@ class TrackSightings:
 
     def observe(self, image: np.ndarray, result) -> None:
         """``result``: the :class:`~facerec_core.video.tracking.FrameResult` of ``image``."""
-        decided, new = {}, []
+        new = []
         for track, face in zip(result.track_ids, result.faces):
-            if face.identity is None:
-                continue
-            decided[track] = face.identity
-            if self._decided.get(track) != face.identity:
+            if face.identity is not None and self._decided.get(track) != face.identity:
                 new.append((track, face))
-        self._decided = decided  # tracks that left are forgotten (a new track is a new face)
+                self._decided[track] = face.identity
+        # Track numbers are never reused by a stream, so a track hidden for a frame or two (a missed
+        # detection) is not a new sighting when it shows again; the oldest are dropped past 10,000.
+        while len(self._decided) > 10000:
+            self._decided.pop(next(iter(self._decided)))
         if new:
             self.recorded += len(record_sightings(self.settings, "live", [f for _, f in new], image=image,
                                                   place=self.place, backbone=self.backbone,
