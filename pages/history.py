@@ -36,6 +36,11 @@ ANYONE = "anyone"
 SHOWN = 5000  # sightings drawn at most (newest first); the summary and the CSV count them all
 
 
+def when(stamp: str) -> str:
+    """A stored time as people read it: ``2026-12-06 19:39``."""
+    return plain(stamp[:16].replace("T", " "))
+
+
 def thumbnail_uri(sighting: Sighting) -> str | None:
     return None if not sighting.thumbnail else "data:image/jpeg;base64," + base64.b64encode(sighting.thumbnail).decode()
 
@@ -91,8 +96,8 @@ def visitors_section(page, store, backbone: str) -> None:
     may_enroll = may(page.principal, Action.ENROLL)
     for cluster in clusters[:12]:
         with st.container(border=True, key=f"visitor_{cluster.number}"):
-            st.markdown(f"**Visitor {cluster.number}** · {len(cluster)} sightings · first {plain(cluster.first_seen[:16])}"
-                        f" · last {plain(cluster.last_seen[:16])}")
+            st.markdown(f"**Visitor {cluster.number}** · {len(cluster)} sightings · first seen "
+                        f"{when(cluster.first_seen)} · last seen {when(cluster.last_seen)} (UTC)")
             shown = [s.thumbnail for s in cluster.sightings[:8] if s.thumbnail]
             if shown:
                 st.image(shown, width=64)
@@ -226,7 +231,7 @@ else:
     frame = sightings_frame(rows)
     st.subheader(f"{total} sightings" + (f" (the newest {SHOWN} drawn)" if total > SHOWN else ""))
     st.plotly_chart(sightings_timeline(frame), width="stretch", key="history_timeline")
-    left, right = st.columns([2, 3], gap="large")
+    left, right = st.columns([1, 1], gap="large")
     with left:
         st.markdown("**Per person**")
         st.dataframe(pd.DataFrame({
@@ -235,8 +240,8 @@ else:
             "last seen": pd.to_datetime([r["last_seen"] for r in summary], utc=True),
             "how often": [r["sightings"] for r in summary],
         }), hide_index=True, width="stretch", key="history_summary", column_config={
-            "first seen": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-            "last seen": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")})
+            "first seen": st.column_config.DatetimeColumn(format="MMM D, HH:mm"),
+            "last seen": st.column_config.DatetimeColumn(format="MMM D, HH:mm")})
         st.download_button("Download CSV", sightings_csv(store.sightings(query)), file_name="sightings.csv",
                            mime="text/csv", icon=":material/download:", key="history_csv")
     with right:

@@ -7,9 +7,12 @@ takes a name back when
 - the face is closer (plain cosine) to one of that person's impostors than to the person (their
   nearest stored photo, or a confirmed sample): "closer to a rejected look-alike"; or
 - the face's score is below that person's own threshold. A person gets one once they have at least
-  :data:`MIN_IMPOSTORS` impostor scores: just above their highest impostor score, but never above
-  their genuine scores' median (confirmed faces keep their name) and never below the global
-  threshold (a correction only makes naming someone stricter).
+  :data:`MIN_IMPOSTORS` impostor scores and :data:`MIN_GENUINE` confirmed ones: just above their
+  highest impostor score, but never above their confirmed scores' median (confirmed faces keep their
+  name) and never below the global threshold (a correction only makes naming someone stricter).
+  Confirmations are required because, measured on LFW (``bench/history_corrections.py``), raising
+  a person's threshold from rejections alone cost known people more names than raising the global
+  threshold to the same false-accept rate.
 
 Pure numpy: the corrections themselves are read by :mod:`facerec_core.history.corrections`.
 """
@@ -24,6 +27,8 @@ from ..faces import UNKNOWN, Face, display_name
 
 MIN_IMPOSTORS = 2
 """Impostor scores a person needs before their own threshold is set."""
+MIN_GENUINE = 2
+"""Confirmed (genuine) scores a person needs before their own threshold is set."""
 STEP = 0.005
 """How far above the highest impostor score a person's threshold goes."""
 
@@ -51,17 +56,20 @@ class CorrectionSet:
 
     def person_threshold(self, name: str, base: float) -> float | None:
         """``name``'s own threshold on the decision scale, or ``None`` (the global one decides)."""
-        impostors = self.impostors.get(name)
-        if impostors is None or len(impostors.scores) < MIN_IMPOSTORS:
+        impostors, genuine = self.impostors.get(name), self.genuine.get(name)
+        rejected = _finite(impostors)
+        confirmed = _finite(genuine)
+        if len(rejected) < MIN_IMPOSTORS or len(confirmed) < MIN_GENUINE:
             return None
-        finite = impostors.scores[np.isfinite(impostors.scores)]
-        if not len(finite):
-            return None
-        own = float(finite.max()) + STEP
-        genuine = self.genuine.get(name)
-        if genuine is not None and len(genuine.scores):
-            own = min(own, float(np.median(genuine.scores)))
+        own = min(float(rejected.max()) + STEP, float(np.median(confirmed)))
         return own if own > base else None
+
+
+def _finite(samples: LabelledSamples | None) -> np.ndarray:
+    """The scores that were measured (a confirmation of a face named someone else has none)."""
+    if samples is None:
+        return np.zeros(0)
+    return samples.scores[np.isfinite(samples.scores)]
 
 
 def apply_corrections(faces: list[Face], corrections: CorrectionSet) -> list[Face]:

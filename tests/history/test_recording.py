@@ -62,3 +62,26 @@ def test_the_live_webcam_records_each_track_once(trained, recognizer, lfw_dir, t
     seen = store.sightings(SightingQuery(sources=("live",)), thumbnails=True)
     assert [s.answer for s in seen] == ["Colin_Powell"], seen  # many frames analysed, one sighting
     assert seen[0].track is not None and seen[0].thumbnail
+
+
+def test_a_track_hidden_for_a_frame_is_not_a_new_sighting(tmp_path):
+    import numpy as np
+
+    from facerec_core.faces import Face
+    from facerec_core.settings import Settings
+    from facerec_core.video.tracking import FrameResult
+
+    settings = Settings().replace(data_dir=tmp_path / "data")
+    recorder = TrackSightings(settings, backbone="facenet")
+    image = np.zeros((200, 200, 3), np.uint8)
+    vector = np.ones(128, np.float32) / np.sqrt(128)
+
+    def result(index, tracks):
+        faces = [Face(box=(10, 10, 90, 90), det_score=0.99, embedding=vector, identity=name, confidence=0.2)
+                 for name in tracks.values()]
+        return FrameResult(index, faces, list(tracks), True, len(faces), {}, float(index))
+
+    for index, tracks in enumerate([{1: "unknown"}, {}, {1: "unknown", 2: "unknown"}, {1: "Tony_Blair"}]):
+        recorder.observe(image, result(index, tracks))
+    store = SightingStore.open(settings)
+    assert sorted((s.track, s.answer) for s in store.sightings()) == [(1, "Tony_Blair"), (1, "unknown"), (2, "unknown")]

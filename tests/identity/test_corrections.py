@@ -45,19 +45,23 @@ def test_a_confirmed_sample_counts_as_the_person():
     assert apply_corrections([named(probe, cosine=0.3)], corrections)[0].identity == "Colin_Powell"
 
 
-def test_enough_rejections_give_the_person_a_threshold_of_their_own():
+def test_enough_rejections_and_confirmations_give_the_person_a_threshold_of_their_own():
     impostors = samples(unit(0, 0, 1), unit(0, 1, 1), scores=[0.55, 0.61])
-    corrections = CorrectionSet(impostors={"Colin_Powell": impostors})
+    confirmed = samples(unit(1, 0, 0), unit(1, 0.1, 0), unit(1, 0.2, 0), scores=[0.8, 0.9, np.nan])
+    corrections = CorrectionSet(impostors={"Colin_Powell": impostors}, genuine={"Colin_Powell": confirmed})
+    assert CorrectionSet(impostors={"Colin_Powell": impostors}).person_threshold("Colin_Powell", 0.5) is None
     assert corrections.person_threshold("Colin_Powell", 0.5) == pytest.approx(0.615)
     assert corrections.person_threshold("Colin_Powell", 0.7) is None  # never below the global threshold
     [low] = apply_corrections([named(unit(1, 0, 0), score=0.6)], corrections)
     assert low.identity == "unknown" and "below Colin Powell's threshold 0.615" in low.reason
     assert apply_corrections([named(unit(1, 0, 0), score=0.7)], corrections)[0].identity == "Colin_Powell"
-    one = CorrectionSet(impostors={"Colin_Powell": samples(unit(0, 0, 1), scores=[0.61])})
+    one = CorrectionSet(impostors={"Colin_Powell": samples(unit(0, 0, 1), scores=[0.61])},
+                        genuine={"Colin_Powell": confirmed})
     assert one.person_threshold("Colin_Powell", 0.5) is None  # one rejection is not enough
 
 
-def test_confirmed_scores_cap_the_persons_threshold():
+def test_confirmed_scores_cap_the_persons_threshold_and_unscored_ones_do_not_count():
     corrections = CorrectionSet(impostors={"X": samples(unit(0, 0, 1), unit(0, 1, 1), scores=[0.55, 0.8])},
-                                genuine={"X": samples(unit(1, 0, 0), unit(1, 1, 0), scores=[0.6, 0.7])})
+                                genuine={"X": samples(unit(1, 0, 0), unit(1, 1, 0), unit(1, 2, 0),
+                                                      scores=[0.6, 0.7, np.nan])})
     assert corrections.person_threshold("X", 0.5) == pytest.approx(0.65)  # the genuine median, not 0.805
