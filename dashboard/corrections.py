@@ -34,8 +34,29 @@ def correction_controls(page: PageContext, store: SightingStore, sighting_id: in
         _apply(page, sighting_id, answer, "rejected", where, lambda: book.reject(sighting_id, actor=actor))
     who = c2.selectbox("This is", names, index=None, key=f"{key}_confirm_name", disabled=not allowed,
                        format_func=display_name, accept_new_options=True, placeholder="a name")
+    also_enroll = c2.checkbox("Also enroll this face in the Gallery", key=f"{key}_enroll",
+                              disabled=not allowed or not may(page.principal, Action.ENROLL),
+                              help="Through the gallery's gate: a face of at least 40 px and detector score 0.95.")
     if c2.button("Confirm", key=f"{key}_confirm", disabled=not allowed or not who, icon=":material/how_to_reg:"):
         _apply(page, sighting_id, who, "confirmed", where, lambda: book.confirm(sighting_id, who, actor=actor))
+        if also_enroll:
+            _enroll(page, store, sighting_id, who, where)
+
+
+def _enroll(page: PageContext, store: SightingStore, sighting_id: int, name: str, where: str) -> None:
+    """Enroll one confirmed sighting's face as ``name`` (guarded and audited as ``enroll``)."""
+    from facerec_core.access.guarded import GuardedGallery
+    from facerec_core.gallery import GalleryStore
+    from facerec_core.history.visitors import sighting_sample
+
+    try:
+        sample = sighting_sample(store.get(sighting_id))
+        with GalleryStore.open(page.settings) as gallery:
+            GuardedGallery(gallery, page.principal, page.access.audit, where=where).add_samples(name, [sample])
+    except FacerecError as exc:
+        st.error(f"Not enrolled: {plain(exc)}")
+        return
+    st.success(f"{plain(display_name(name))} enrolled from this face.")
 
 
 def _apply(page: PageContext, sighting_id: int, name: str, verdict: str, where: str, change: Callable[[], int]) -> None:

@@ -27,7 +27,6 @@ from facerec_core.history import (SOURCES, Sighting, SightingQuery, search_by_fa
                                   sightings_csv)
 from facerec_core.history.clusters import DEFAULT_RULE
 from facerec_core.history.visitors import Cluster, Visitors
-from facerec_core.identity import MIN_IDENTIFY_DET_SCORE, MIN_IDENTIFY_FACE_SIZE
 from facerec_core.images import SUPPORTED_UPLOAD_TYPES
 
 WHERE = "History page"
@@ -115,8 +114,7 @@ def edit_cluster(page, store, visitors: Visitors, cluster: Cluster, clusters: li
         try:
             with GalleryStore.open(page.settings) as gallery:
                 guarded = GuardedGallery(gallery, page.principal, page.access.audit, where=WHERE)
-                used = visitors.name(cluster, name.strip(), guarded, min_face_size=MIN_IDENTIFY_FACE_SIZE,
-                                     min_det_score=MIN_IDENTIFY_DET_SCORE)
+                used = visitors.name(cluster, name.strip(), guarded)
         except FacerecError as exc:
             st.error(plain(exc))
         else:

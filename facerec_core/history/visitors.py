@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import HistoryError
 from ..faces import UNKNOWN
+from ..identity import MIN_IDENTIFY_DET_SCORE, MIN_IDENTIFY_FACE_SIZE
 from .clusters import DEFAULT_RULE, ClusterRule, cluster_faces
 from .store import Sighting, SightingStore
 
@@ -50,6 +51,28 @@ class Cluster:
 
 def quality(sighting: Sighting) -> float:
     return float(sighting.det_score or 0.0) * float(sighting.face_px or 0.0)
+
+
+def passes_gate(sighting: Sighting, *, min_face_size: float = MIN_IDENTIFY_FACE_SIZE,
+                min_det_score: float = MIN_IDENTIFY_DET_SCORE) -> bool:
+    """Whether a sighting's face is large and clear enough to enroll (the gallery's gate)."""
+    return (sighting.face_px or 0) >= min_face_size and (sighting.det_score or 0) >= min_det_score
+
+
+def sighting_sample(sighting: Sighting | None):
+    """A sighting's face as a gallery sample; raises :class:`HistoryError` when it is gone, cannot
+    be read, or fails the enrollment gate."""
+    from ..gallery.records import NewSample
+
+    if sighting is None or sighting.embedding is None:
+        raise HistoryError("the sighting is gone or its face cannot be read")
+    if not passes_gate(sighting):
+        raise HistoryError(f"the face is too small or unclear to enroll ({sighting.face_px or 0:.0f} px, detector "
+                           f"score {sighting.det_score or 0:.2f}; needed {MIN_IDENTIFY_FACE_SIZE:.0f} px and "
+                           f"{MIN_IDENTIFY_DET_SCORE:.2f})")
+    return NewSample(embedding=np.asarray(sighting.embedding, np.float32), backbone=sighting.backbone,
+                     det_score=float(sighting.det_score), source=f"sighting {sighting.id}",
+                     thumbnail=sighting.thumbnail)
 
 
 class Visitors:
@@ -156,23 +179,18 @@ class Visitors:
             conn.executemany("INSERT OR REPLACE INTO sighting_clusters(sighting_id, cluster, pinned) VALUES (?, NULL, 1)",
                              [(int(i),) for i in sighting_ids])
 
-    def name(self, cluster: Cluster, name: str, gallery, *, min_face_size: float, min_det_score: float,
-             best: int = BEST) -> list[int]:
-        """Enroll ``name`` in ``gallery`` (a :class:`~facerec_core.gallery.GalleryStore`) from the
-        cluster's best faces that pass the enrollment gate (face size, detector score); every
-        sighting of the cluster is then marked as that person. Returns the sightings enrolled;
-        raises :class:`HistoryError` when none passes the gate."""
-        from ..gallery.records import NewSample
-
-        good = [s for s in cluster.sightings
-                if (s.face_px or 0) >= min_face_size and (s.det_score or 0) >= min_det_score][:best]
+    def name(self, cluster: Cluster, name: str, gallery, *, best: int = BEST) -> list[int]:
+        """Enroll ``name`` in ``gallery`` (a :class:`~facerec_core.gallery.GalleryStore` or
+        :class:`~facerec_core.access.guarded.GuardedGallery`) from the cluster's best faces that
+        pass the enrollment gate (:func:`passes_gate`); every sighting of the cluster is then
+        marked as that person. Returns the sightings enrolled; raises :class:`HistoryError` when
+        none passes the gate."""
+        good = [s for s in cluster.sightings if passes_gate(s)][:best]
         if not good:
             raise HistoryError(f"none of this cluster's {len(cluster)} faces is large and clear enough to enroll "
-                               f"(at least {min_face_size:.0f} px and detector score {min_det_score:.2f})")
-        samples = [NewSample(embedding=np.asarray(s.embedding, np.float32), backbone=s.backbone,
-                             det_score=float(s.det_score), source=f"sighting {s.id}", thumbnail=s.thumbnail)
-                   for s in good]
-        gallery.add_samples(name, samples)
+                               f"(at least {MIN_IDENTIFY_FACE_SIZE:.0f} px and detector score "
+                               f"{MIN_IDENTIFY_DET_SCORE:.2f})")
+        gallery.add_samples(name, [sighting_sample(s) for s in good])
         with self.store.write() as conn:
             conn.executemany("UPDATE sightings SET corrected = ? WHERE id = ?",
                              [(f"enrolled as {name}", s.id) for s in cluster.sightings])

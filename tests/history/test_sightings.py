@@ -144,3 +144,17 @@ def test_the_csv_defuses_formulas_typed_as_names(tmp_path):
     text = sightings_csv(store.sightings()).decode()
     assert text.splitlines()[0] == "id,time,source,place,answer,score,runner_up,runner_up_score,track"
     assert "'@evil.jpg,'=HYPERLINK(1)" in text
+
+
+def test_only_large_clear_faces_can_be_enrolled_from_a_sighting(tmp_path, image):
+    from facerec_core.errors import HistoryError
+    from facerec_core.history.visitors import sighting_sample
+
+    store = SightingStore(tmp_path / "g.sqlite3", clock=Clock())
+    big = face("unknown")  # 100 × 120 px, detector 0.99
+    small = Face(box=(0, 0, 30, 30), det_score=0.99, embedding=big.embedding, identity="unknown", confidence=0.1)
+    big_id, small_id = store.record("live", [big, small], image=image, backbone="facenet")
+    sample = sighting_sample(store.get(big_id))
+    assert sample.source == f"sighting {big_id}" and sample.thumbnail and sample.det_score == pytest.approx(0.99)
+    with pytest.raises(HistoryError, match="too small or unclear to enroll \\(30 px"):
+        sighting_sample(store.get(small_id))

@@ -63,7 +63,7 @@ def test_naming_a_cluster_enrolls_the_person_and_their_next_photo_is_named(visit
     settings, rec, store, visitors = visited
     cluster = next(c for c in visitors.clusters() if _people(c) == {"Hans_Blix"})
     with GalleryStore.open(settings) as gallery:
-        enrolled = visitors.name(cluster, "Hans Blix", gallery, min_face_size=40, min_det_score=0.95)
+        enrolled = visitors.name(cluster, "Hans Blix", gallery)
         assert 1 <= len(enrolled) <= 5 and gallery.person("Hans Blix") is not None
     assert all(s.corrected == "enrolled as Hans Blix" for s in store.sightings() if s.place.startswith("Hans_Blix"))
     assert all(_people(c) != {"Hans_Blix"} for c in visitors.clusters())
