@@ -103,10 +103,10 @@ def visitors_section(page, store, backbone: str) -> None:
             if not (may_edit or may_enroll):
                 continue
             with st.expander("Name, merge, split"):
-                edit_cluster(page, store, visitors, cluster, clusters, may_edit, may_enroll)
+                edit_cluster(page, visitors, cluster, clusters, may_edit, may_enroll)
 
 
-def edit_cluster(page, store, visitors: Visitors, cluster: Cluster, clusters: list[Cluster], may_edit: bool,
+def edit_cluster(page, visitors: Visitors, cluster: Cluster, clusters: list[Cluster], may_edit: bool,
                  may_enroll: bool) -> None:
     key = f"visitor_{cluster.number}"
     name = st.text_input("Name", key=f"{key}_name", disabled=not may_enroll, max_chars=100)
