@@ -220,7 +220,7 @@ def show_result(index: int, result: ImageResult, page: PageContext | None = None
                 sighting = result.sightings[highlight] if highlight < len(result.sightings) else None
                 if page is not None and sighting is not None and face.identity is not None:
                     correction_controls(page, sighting_store(page.settings), sighting, face.identity,
-                                        page.recognizer.claimable_people(), where=WHERE, key=f"correct_{index}")
+                                        page.recognizer.claimable_people, where=WHERE, key=f"correct_{index}")
             stem = result.name.rsplit(".", 1)[0]
             st.download_button("Annotated image (PNG)", result.annotated_png(), f"{stem}_faces.png", "image/png",
                                key=f"png_{index}", icon=":material/download:", on_click="ignore")

@@ -92,3 +92,17 @@ def test_operators_see_the_visitors_but_cannot_edit_them(history_env, lfw_dir):
     at = open_page("pages/history.py", "operator")
     assert [b.value for b in at.markdown if b.value.startswith("**Visitor ")]
     assert not [t for t in at.text_input if t.key and t.key.startswith("visitor_")]
+
+
+def test_not_this_person_on_recognize_changes_the_next_answer(history_env, lfw_dir):
+    at = open_page("pages/recognize.py", "admin")
+    photo = lfw_photo(lfw_dir, "Colin_Powell", 20)
+    at.file_uploader[0].set_value(("powell.jpg", photo.read_bytes(), "image/jpeg")).run()
+    at.selectbox(key="highlight_0").set_value(0).run()
+    no_exception(at)
+    at.button(key="correct_0_reject").click().run()
+    no_exception(at)
+    assert "Saved: sighting 1 rejected as Colin Powell. Later decisions use it." in texts(at.success)
+    at.run()  # the same photo again: the rejected face is its own closest look-alike
+    table = next(d.value for d in at.dataframe if "identity" in d.value.columns)
+    assert table["identity"].tolist() == ["unknown"], table.to_dict("records")
