@@ -123,30 +123,14 @@ def stills(detector: Recognizer, landmarks: Landmarks68, lfw: Path) -> None:
 def real_heads(detector: Recognizer, landmarks: Landmarks68, clip: Path, lfw: Path) -> None:
     """Depth at real turns in the street clip, and the landmark-homography residual: real turns
     vs the same photo warped."""
-    import av
-    import cv2
-
     from facerec_core.liveness.depth import DepthTracker
-    from facerec_core.video.tracking import match_boxes
+    from tests.support.tracks import follow_faces
 
-    with av.open(str(clip)) as container:
-        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    grays = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
-    live, done = [], []
-    for index, frame in enumerate(frames):
-        faces = detector.detect(frame, min_face_size=40)
-        pairs = match_boxes([t[-1][1] for t in live], [f.box for f in faces], 0.3)
-        kept = []
-        for i, j in pairs:
-            live[i].append((index, faces[j].box, landmarks.locate(frame, faces[j].box)))
-            kept.append(live[i])
-        done += [t for k, t in enumerate(live) if k not in {i for i, _ in pairs}]
-        live = kept + [[(index, f.box, landmarks.locate(frame, f.box))] for j, f in enumerate(faces)
-                       if j not in {j for _, j in pairs}]
+    grays, tracks = follow_faces(clip, detector, landmarks)
     print("\n## Real heads in the street clip (faces of 40-150 px; strangers)\n")
     print("| track | frames | face px | yaw at start → furthest | depth at ≥ 20° from the start | landmark residual |")
     print("|---|---|---|---|---|---|")
-    for number, track in enumerate(t for t in done + live if len(t) >= 20):
+    for number, track in enumerate(tracks):
         yaws = [head_pose(m).yaw for _, _, m in track]
         start = float(np.median(yaws[:3]))
         far = int(np.argmax(np.abs(np.array(yaws) - start)))

@@ -31,16 +31,22 @@ def correction_controls(page: PageContext, store: SightingStore, sighting_id: in
                                        icon=":material/person_off:",
                                        help="Later faces closer to this one than to the person are not given their "
                                             "name; a few of these raise the person's own threshold."):
-        _apply(page, sighting_id, answer, "rejected", where, lambda: book.reject(sighting_id, actor=actor))
+        if guarded_change(page, answer, where, {"sighting": int(sighting_id), "verdict": "rejected"},
+                          lambda: book.reject(sighting_id, actor=actor)):
+            st.success(f"Saved: sighting {sighting_id} rejected as {plain(display_name(answer))}. "
+                       "Later decisions use it.")
     who = c2.selectbox("This is", names, index=None, key=f"{key}_confirm_name", disabled=not allowed,
                        format_func=display_name, accept_new_options=True, placeholder="a name")
     also_enroll = c2.checkbox("Also enroll this face in the Gallery", key=f"{key}_enroll",
                               disabled=not allowed or not may(page.principal, Action.ENROLL),
                               help="Through the gallery's gate: a face of at least 40 px and detector score 0.95.")
     if c2.button("Confirm", key=f"{key}_confirm", disabled=not allowed or not who, icon=":material/how_to_reg:"):
-        _apply(page, sighting_id, who, "confirmed", where, lambda: book.confirm(sighting_id, who, actor=actor))
-        if also_enroll:
-            _enroll(page, store, sighting_id, who, where)
+        if guarded_change(page, who, where, {"sighting": int(sighting_id), "verdict": "confirmed"},
+                          lambda: book.confirm(sighting_id, who, actor=actor)):
+            st.success(f"Saved: sighting {sighting_id} confirmed as {plain(display_name(who))}. "
+                       "Later decisions use it.")
+            if also_enroll:
+                _enroll(page, store, sighting_id, who, where)
 
 
 def _enroll(page: PageContext, store: SightingStore, sighting_id: int, name: str, where: str) -> None:
@@ -59,16 +65,18 @@ def _enroll(page: PageContext, store: SightingStore, sighting_id: int, name: str
     st.success(f"{plain(display_name(name))} enrolled from this face.")
 
 
-def _apply(page: PageContext, sighting_id: int, name: str, verdict: str, where: str, change: Callable[[], int]) -> None:
-    refused = check(page.principal, page.access, Action.CORRECT_DECISIONS, target=name, where=where)
+def guarded_change(page: PageContext, target: str, where: str, detail: dict, change: Callable[[], object]) -> bool:
+    """One ``correct_decisions`` change: the core's guard, the change, then the audit trail;
+    ``False`` (after saying why) when it was refused or failed."""
+    refused = check(page.principal, page.access, Action.CORRECT_DECISIONS, target=target, where=where)
     if refused:
         st.error(refused)
-        return
+        return False
     try:
         change()
     except FacerecError as exc:
         st.error(plain(exc))
-        return
-    page.access.audit.record(page.principal, Action.CORRECT_DECISIONS.value, target=name, where=where,
-                             detail={"sighting": int(sighting_id), "verdict": verdict})
-    st.success(f"Saved: sighting {sighting_id} {verdict} as {plain(display_name(name))}. Later decisions use it.")
+        return False
+    page.access.audit.record(page.principal, Action.CORRECT_DECISIONS.value, target=target, where=where,
+                             detail=detail)
+    return True

@@ -11,9 +11,9 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from dashboard.auth import check, may
+from dashboard.auth import may
 from dashboard.charts import sightings_timeline
-from dashboard.corrections import correction_controls
+from dashboard.corrections import correction_controls, guarded_change
 from dashboard.page import page_preamble
 from dashboard.plain import plain
 from dashboard.resources import get_recognizer
@@ -137,19 +137,8 @@ def edit_cluster(page, visitors: Visitors, cluster: Cluster, clusters: list[Clus
 
 
 def edit(page, cluster: Cluster, what: str, change) -> None:
-    refused = check(page.principal, page.access, Action.CORRECT_DECISIONS, target=f"visitor {cluster.number}",
-                    where=WHERE)
-    if refused:
-        st.error(refused)
-        return
-    try:
-        change()
-    except FacerecError as exc:
-        st.error(plain(exc))
-        return
-    page.access.audit.record(page.principal, Action.CORRECT_DECISIONS.value, target=f"visitor {cluster.number}",
-                             where=WHERE, detail={"edit": what})
-    st.rerun()
+    if guarded_change(page, f"visitor {cluster.number}", WHERE, {"edit": what}, change):
+        st.rerun()
 
 
 def query_from_filters(settings, names: list[str]) -> SightingQuery:

@@ -43,7 +43,8 @@ def street_clip_camera(tmp_path, video_dir):
     """The real street clip (../shared/data/video), 640×360, as the browser's fake camera."""
     from PIL import Image
 
-    from tests.liveness.conftest import CLIP, frames_of
+    from tests.liveness.conftest import CLIP
+    from tests.support.tracks import frames_of
 
     if not (video_dir / CLIP).is_file():
         pytest.skip(f"the real clip is not at {video_dir / CLIP}")

@@ -8,7 +8,7 @@ import pytest
 
 from facerec_core.liveness.geometry import _MODEL_3D, _MODEL_INDEX, head_pose
 from facerec_core.liveness.landmarks import Landmarks68
-from facerec_core.video.tracking import match_boxes
+from tests.support.tracks import follow_faces
 
 CLIP = "crowd_royal_opera_house.mp4"
 FPS = 25.0
@@ -48,15 +48,6 @@ def posed_landmarks(yaw: float = 0.0, pitch: float = 0.0, ear: float = 0.3, *, s
     return points
 
 
-def frames_of(path: Path):
-    """The RGB frames of a video file."""
-    import av
-
-    with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
-            yield frame.to_ndarray(format="rgb24")
-
-
 @pytest.fixture(scope="session")
 def clip(video_dir) -> Path:
     path = video_dir / CLIP
@@ -67,24 +58,9 @@ def clip(video_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def tracks(clip, detector, landmarks68):
-    """Every face followed through the clip by box overlap: per track, per frame, the gray frame's
+    """Every face followed through the clip: the gray frames, and per track and frame the frame's
     index, the box and the 68 landmarks."""
-    import cv2
-
-    grays, live, done = [], [], []
-    for index, frame in enumerate(frames_of(clip)):
-        grays.append(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))
-        faces = detector.detect(frame, min_face_size=40)
-        pairs = match_boxes([t[-1][1] for t in live], [f.box for f in faces], 0.3)
-        matched = {j for _, j in pairs}
-        still = []
-        for i, j in pairs:
-            live[i].append((index, faces[j].box, landmarks68.locate(frame, faces[j].box)))
-            still.append(live[i])
-        done += [t for k, t in enumerate(live) if k not in {i for i, _ in pairs}]
-        live = still + [[(index, f.box, landmarks68.locate(frame, f.box))] for j, f in enumerate(faces)
-                        if j not in matched]
-    return grays, [t for t in done + live if len(t) >= 20]
+    return follow_faces(clip, detector, landmarks68)
 
 
 def turning_left(track) -> bool:

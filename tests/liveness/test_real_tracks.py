@@ -6,7 +6,8 @@ from __future__ import annotations
 from facerec_core.liveness import Authenticator, LivenessAction, LivenessChallenge, LivenessRules, Observation, Refusal
 from facerec_core.liveness.depth import DepthTracker
 
-from tests.liveness.conftest import FPS, frames_of, turning_left
+from tests.liveness.conftest import FPS, turning_left
+from tests.support.tracks import frames_of
 
 
 def replay(grays, track, actions) -> object:
