@@ -97,7 +97,10 @@ def test_a_still_photo_is_prompted_refused_with_a_reason_and_recorded(auth_serve
         prompted, refused, component = _attempt(page, url, settings, tmp_path, "authenticate")
         assert prompted, f"no prompt; server log:\n{log_file.read_text()[-2000:]}"
         assert refused, f"no verdict; panel: {_panel(page)!r}; server log:\n{log_file.read_text()[-2000:]}"
-        assert "timed out" in refused or "action not seen" in refused or "looks flat" in refused, refused
+        # Recognized (the prompt came), then refused by a liveness check. Which one depends on the
+        # video: WebRTC's first seconds at a low bitrate can blur the face away ("no face").
+        assert any(why in refused for why in ("timed out", "action not seen", "looks flat", "no face",
+                                               "face changed")), refused
         assert component.locator("video").first.evaluate("v => v.videoWidth") == 640
         rates = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
         log.info("Authenticate: video, analysed %s (camera file: %d fps)", rates, FPS)  # the README quotes it
