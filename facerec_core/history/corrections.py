@@ -14,7 +14,7 @@ import threading
 import numpy as np
 
 from ..errors import HistoryError
-from ..faces import UNKNOWN, display_name
+from ..faces import UNKNOWN
 from ..identity.corrections import CorrectionSet, LabelledSamples
 from .store import SightingStore, stamp
 
@@ -71,22 +71,6 @@ class CorrectionBook:
         log.info("corrections: sighting %d %s", sighting.id, verdict)
         return cid
 
-    def remove(self, correction_id: int) -> None:
-        """Undo one correction (its sighting's mark is cleared)."""
-        with self.store.write() as conn:
-            row = conn.execute("SELECT sighting_id FROM corrections WHERE id = ?", (int(correction_id),)).fetchone()
-            if row is None:
-                raise HistoryError(f"correction {correction_id} does not exist")
-            conn.execute("DELETE FROM corrections WHERE id = ?", (int(correction_id),))
-            conn.execute("UPDATE sightings SET corrected = NULL WHERE id = ?", (row["sighting_id"],))
-
-    def listing(self) -> list[dict]:
-        """Every correction, newest first (no embedding): for people to review."""
-        with self.store.read() as conn:
-            rows = conn.execute("SELECT id, time, sighting_id, person, verdict, score, backbone, actor "
-                                "FROM corrections ORDER BY id DESC").fetchall()
-        return [dict(r) for r in rows]
-
     def correction_set(self, backbone: str) -> CorrectionSet:
         """The corrections of ``backbone``'s embeddings, grouped by person (cached until one is
         added or removed: one small query per call)."""
@@ -115,12 +99,6 @@ class CorrectionBook:
         with self._lock:
             self._cached[backbone] = (version, result)
         return result
-
-
-def describe(correction: dict) -> str:
-    """A correction as people read it."""
-    who = display_name(correction["person"])
-    return f"not {who}" if correction["verdict"] == "rejected" else f"confirmed as {who}"
 
 
 EMPTY = CorrectionSet()

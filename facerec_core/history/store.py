@@ -27,7 +27,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from ..errors import GalleryError, HistoryError
-from ..faces import UNKNOWN, Face
+from ..faces import Face
 from ..own_tables import OwnTables
 from ..settings import SIGHTING_SOURCES, Settings
 from ..spreadsheet import csv_bytes
@@ -146,10 +146,6 @@ class Sighting:
     embedding: np.ndarray | None = None
     corrected: str | None = None
     """``"rejected"`` ("not this person") or ``"confirmed as NAME"`` once someone corrected it."""
-
-    @property
-    def known(self) -> bool:
-        return self.answer != UNKNOWN
 
 
 @dataclasses.dataclass(frozen=True)
