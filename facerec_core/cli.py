@@ -12,7 +12,6 @@ from .settings import PRECISIONS, Settings
 
 log = logging.getLogger("facerec_core")
 
-
 _OPTIONS = ("lfw_dir", "lfw_protocol_dir", "artifacts_dir", "models_dir", "cache_dir", "backbone", "device",
             "precision", "threads", "min_face_size", "workers", "data_dir")
 
@@ -453,9 +452,10 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("--data-dir", type=Path, help="folder of the audit trail (default: FACEREC_DATA_DIR)")
     mp.set_defaults(func=cmd_models_use)
 
-    from .access.commands import register
-
-    register(sub)
+    from .access.commands import register as register_access
+    from .api.commands import register as register_api
+    for register in (register_access, register_api):  # user/audit, serve/key/webhook: their own modules
+        register(sub)
     _log_flags_below(p)
     return p
 

@@ -10,6 +10,11 @@ class ImageError(FacerecError, ValueError):
     """An input could not be read as an image (not an image, corrupt, truncated, too large)."""
 
 
+class ImageTooLargeError(ImageError):
+    """An image has more bytes or pixels than the settings allow (FACEREC_MAX_IMAGE_BYTES,
+    FACEREC_MAX_IMAGE_PIXELS): not broken, only too large to accept."""
+
+
 class ModelNotFoundError(FacerecError, FileNotFoundError):
     """Model weights are missing; the message says how to provide them."""
 
@@ -72,3 +77,8 @@ class AccountError(AccessError, ValueError):
 
 class HistoryError(FacerecError):
     """The sightings (the history of decisions) cannot be read or written."""
+
+
+class ApiError(FacerecError):
+    """An API key, webhook or API setting was refused: a bad name or URL, an unknown or revoked
+    key, a duplicate. The message says what to do instead."""

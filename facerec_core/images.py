@@ -21,7 +21,7 @@ from typing import BinaryIO, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError
+from .errors import ImageError, ImageTooLargeError
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ def _check_bytes(size: int, label: str, max_bytes: int) -> None:
 
 
 def _too_many_bytes(label: str, size: str, max_bytes: int) -> ImageError:
-    return ImageError(f"{label}: the file is too large ({size}, limit {_size(max_bytes)}); send a smaller "
+    return ImageTooLargeError(f"{label}: the file is too large ({size}, limit {_size(max_bytes)}); send a smaller "
                       "or more compressed photo (a JPEG), or raise FACEREC_MAX_IMAGE_BYTES")
 
 
@@ -244,7 +244,7 @@ def _check_size(size: tuple[int, int], label: str, max_pixels: int) -> None:
 
 
 def _too_large(label: str, size: str, max_pixels: int) -> ImageError:
-    return ImageError(f"{label}: image is too large ({size}, limit {max_pixels:,}); "
+    return ImageTooLargeError(f"{label}: image is too large ({size}, limit {max_pixels:,}); "
                       "resize it or raise FACEREC_MAX_IMAGE_PIXELS")
 
 

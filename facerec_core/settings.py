@@ -136,6 +136,27 @@ class Settings:
     sightings_days: float = 30.0
     """Sightings older than this many days are deleted; 0 keeps them (FACEREC_SIGHTINGS_DAYS)."""
 
+    # -- the HTTP API and webhooks (issue #19) --
+    api_host: str = "127.0.0.1"
+    """Where ``facerec serve`` listens (FACEREC_API_HOST); loopback unless you choose otherwise."""
+    api_port: int = 8600
+    """Its port (FACEREC_API_PORT)."""
+    api_workers: int = 1
+    """Server processes, each with its own Recognizer (FACEREC_API_WORKERS)."""
+    api_threads: int = 1
+    """Model calls running at once in one process (FACEREC_API_THREADS)."""
+    api_queue: int = 8
+    """Model calls that may wait in one process; the next gets 503 with Retry-After (FACEREC_API_QUEUE)."""
+    api_rate: int = 600
+    """Requests a minute of a key made without its own limit (FACEREC_API_RATE)."""
+    api_max_body_bytes: int = 64 * 1024 * 1024
+    """The largest request body; more is refused with 413 (FACEREC_API_MAX_BODY_BYTES). Images are
+    also held to ``max_image_bytes`` and ``max_image_pixels``; a gallery import may be larger."""
+    webhook_attempts: int = 6
+    """Tries per webhook delivery before it is recorded failed (FACEREC_WEBHOOK_ATTEMPTS)."""
+    webhook_retry_seconds: float = 2.0
+    """The first retry's delay; each later one doubles (FACEREC_WEBHOOK_RETRY_SECONDS)."""
+
     @classmethod
     def from_env(cls) -> "Settings":
         d = cls()
@@ -167,6 +188,16 @@ class Settings:
             # -- the history of decisions (issue #18) --
             sightings=parse_sources(os.environ.get("FACEREC_SIGHTINGS", ",".join(d.sightings))),
             sightings_days=_env_float("FACEREC_SIGHTINGS_DAYS", d.sightings_days),
+            # -- the HTTP API and webhooks (issue #19) --
+            api_host=os.environ.get("FACEREC_API_HOST", d.api_host),
+            api_port=_env_int("FACEREC_API_PORT", d.api_port),
+            api_workers=_env_int("FACEREC_API_WORKERS", d.api_workers),
+            api_threads=_env_int("FACEREC_API_THREADS", d.api_threads),
+            api_queue=_env_int("FACEREC_API_QUEUE", d.api_queue),
+            api_rate=_env_int("FACEREC_API_RATE", d.api_rate),
+            api_max_body_bytes=_env_int("FACEREC_API_MAX_BODY_BYTES", d.api_max_body_bytes),
+            webhook_attempts=_env_int("FACEREC_WEBHOOK_ATTEMPTS", d.webhook_attempts),
+            webhook_retry_seconds=_env_float("FACEREC_WEBHOOK_RETRY_SECONDS", d.webhook_retry_seconds),
         )
 
     def replace(self, **changes) -> "Settings":

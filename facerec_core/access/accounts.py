@@ -73,8 +73,9 @@ def clean_account_name(name: object) -> str:
         if unicodedata.category(c) in _INVISIBLE:
             raise AccountError(f"the account name contains an invisible character U+{ord(c):04X} at position "
                                f"{i + 1}: names must be plain visible text; type it again")
-    if account_key(cleaned).startswith(CLI_PREFIX):
-        raise AccountError(f"account names may not start with {CLI_PREFIX!r} (reserved for the command line)")
+    for prefix, owner in ((CLI_PREFIX, "the command line"), ("api:", "API keys")):
+        if account_key(cleaned).startswith(prefix):
+            raise AccountError(f"account names may not start with {prefix!r} (reserved for {owner})")
     if cleaned.lower() == "anonymous":
         raise AccountError("'anonymous' is reserved for visitors who are not signed in; choose another name")
     return cleaned

@@ -29,6 +29,9 @@ from .principal import Principal
 from .roles import Action
 
 T = TypeVar("T")
+CHANGES_PEOPLE = frozenset({Action.ENROLL, Action.RENAME, Action.EDIT_NOTES, Action.DELETE_PERSON, Action.DELETE_SAMPLE,
+                            Action.IMPORT})
+"""The changes that are an ``enrollment.changed`` webhook event."""
 
 
 class GuardedGallery:
@@ -52,8 +55,14 @@ class GuardedGallery:
             self.audit.record(self.principal, action.value, target=target, outcome="failed",
                               detail={**(before or {}), "error": " ".join(str(exc).split())[:300]}, where=self.where)
             raise
+        done = {**(before or {}), **(detail(result) if detail else {})}
         self.audit.record(self.principal, action.value, target=target_of(result) if target_of else target,
-                          detail={**(before or {}), **(detail(result) if detail else {})}, where=self.where)
+                          detail=done, where=self.where)
+        if action in CHANGES_PEOPLE:
+            from ..api.webhooks import emit
+
+            emit(self.store.path, "enrollment.changed", {"action": action.value, "person": target_of(result)
+                                                         if target_of else target, "by": self.principal.name, **done})
         return result
 
     def _person_label(self, key: str | int) -> tuple[str, dict[str, Any]]:

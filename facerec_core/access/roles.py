@@ -53,6 +53,7 @@ class Action(str, enum.Enum):
     DEPLOY_MODEL = "deploy_model"
     CHANGE_THRESHOLDS = "change_thresholds"
     MANAGE_USERS = "manage_users"
+    MANAGE_API = "manage_api"
     VIEW_AUDIT = "view_audit"
 
 
@@ -85,6 +86,7 @@ REQUIRED_ROLE: dict[Action, Role] = {
     Action.DEPLOY_MODEL: Role.ADMIN,
     Action.CHANGE_THRESHOLDS: Role.ADMIN,
     Action.MANAGE_USERS: Role.ADMIN,
+    Action.MANAGE_API: Role.ADMIN,
     Action.VIEW_AUDIT: Role.ADMIN,
 }
 
@@ -111,6 +113,7 @@ LABELS: dict[Action, str] = {
     Action.DEPLOY_MODEL: "deploying a model version",
     Action.CHANGE_THRESHOLDS: "changing thresholds",
     Action.MANAGE_USERS: "managing accounts",
+    Action.MANAGE_API: "managing API keys and webhooks",
     Action.VIEW_AUDIT: "the audit trail",
 }
 """What each action is called in a refusal ("exporting the gallery needs the admin role; …")."""
@@ -139,6 +142,7 @@ GUARDS: dict[Action, str] = {
     Action.DEPLOY_MODEL: "Home page (deploy version); `models use`",
     Action.CHANGE_THRESHOLDS: "Recognize, Verify and Live Webcam pages (a custom threshold)",
     Action.MANAGE_USERS: "Accounts page; `user add/list/remove/passwd/unlock/role`",
+    Action.MANAGE_API: "Accounts page (API keys, webhooks); `key add/list/revoke`, `webhook add/list/remove`",
     Action.VIEW_AUDIT: "Audit page; `audit list`, `audit verify`",
 }
 """Where each action is guarded, for the README's table (documentation only)."""

@@ -37,7 +37,12 @@ def sighting_store(settings: Settings) -> SightingStore:
 def record_sightings(settings: Settings, source: str, faces: Sequence[Face], *, image: np.ndarray | None = None,
                      place: str = "", backbone: str = "", tracks: Sequence[int | None] | None = None) -> list[int]:
     """Record ``faces``' decisions from ``source`` when the settings record that source; returns
-    the new sightings' ids (none when off or when the store could not be written)."""
+    the new sightings' ids (none when off or when the store could not be written). Each decision
+    is also a webhook event (``person.recognized`` or ``face.unknown``) whether recorded or not."""
+    from ..api.webhooks import emit_for, face_events
+
+    for event, data in face_events(faces, source=source, place=place):
+        emit_for(settings, event, data)
     if source not in settings.sightings or not faces:
         return []
     try:

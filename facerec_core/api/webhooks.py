@@ -1,0 +1,258 @@
+"""Webhook subscriptions, their signatures, and the outbox events are written to.
+
+**Events** (:data:`EVENTS`): ``person.recognized`` and ``face.unknown`` (once per sighting: per
+photo from Recognize, ``predict`` and the API, per track and answer from Live Webcam),
+``enrollment.changed`` (a person enrolled, renamed, deleted, photos added or deleted, an import),
+``authentication.result`` (every verdict of the Authenticate page). Bodies are JSON with names,
+scores, boxes and sources, never a face image or an embedding.
+
+**Signature**: every delivery carries ``X-Facerec-Timestamp: T`` (Unix seconds) and
+``X-Facerec-Signature: v1=HEX``, where ``HEX = HMAC-SHA256(secret, f"{T}." + body)`` over the raw
+body bytes. A receiver recomputes it with the subscription's secret, compares in constant time,
+and refuses a timestamp more than a few minutes old (a replayed delivery):
+:func:`verify_signature` does exactly that and is what the README's receiver example calls.
+
+**Outbox**: :func:`emit` writes one row per matching subscription in the gallery file, in the
+process that saw the event; :class:`~.delivery.WebhookDispatcher` (running in ``facerec serve``
+and in the dashboard) sends them, retries with backoff and records the outcome. An event is never
+lost because a receiver or the server was down, and emitting never waits for a network.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..access.audit import AuditLog, timestamp, utc_now
+from ..access.guard import require
+from ..access.principal import Principal
+from ..access.roles import Action
+from ..errors import ApiError, FacerecError
+from ..settings import Settings
+from .store import ApiStore
+
+log = logging.getLogger(__name__)
+
+EVENTS = ("person.recognized", "face.unknown", "enrollment.changed", "authentication.result")
+SIGNATURE_HEADER = "X-Facerec-Signature"
+TIMESTAMP_HEADER = "X-Facerec-Timestamp"
+EVENT_HEADER = "X-Facerec-Event"
+DELIVERY_HEADER = "X-Facerec-Delivery"
+MAX_URL = 2000
+TOLERANCE_S = 300
+
+
+def sign(secret: str, body: bytes, stamp: int) -> str:
+    """The signature header's value for ``body`` sent at Unix time ``stamp``: ``v1=<hex>``."""
+    mac = hmac.new(secret.encode("utf-8"), f"{int(stamp)}.".encode() + body, hashlib.sha256)
+    return f"v1={mac.hexdigest()}"
+
+
+def verify_signature(secret: str, body: bytes, stamp: str | int, signature: str, *,
+                     tolerance_s: float = TOLERANCE_S, now: float | None = None) -> bool:
+    """Whether a delivery is genuine: ``signature`` is :func:`sign` of ``body`` at ``stamp`` with
+    ``secret`` (compared in constant time) and ``stamp`` is within ``tolerance_s`` of now."""
+    try:
+        sent = int(stamp)
+    except (TypeError, ValueError):
+        return False
+    if abs((time.time() if now is None else now) - sent) > tolerance_s:
+        return False
+    return hmac.compare_digest(sign(secret, body, sent), str(signature))
+
+
+@dataclasses.dataclass(frozen=True)
+class Webhook:
+    """A subscription: where to, which events, since when (the secret is shown only when made)."""
+
+    id: int
+    url: str
+    events: tuple[str, ...]
+    created: str
+    created_by: str
+    removed: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Delivery:
+    """One event to one subscription and what became of it."""
+
+    id: int
+    webhook_id: int
+    event: str
+    created: str
+    attempts: int
+    status: str
+    http_status: int | None
+    error: str | None
+    delivered: str | None
+
+
+def check_url(url: str) -> str:
+    """``url`` if it is an absolute http(s) URL with a host; ApiError naming the problem."""
+    url = str(url).strip()
+    parts = urllib.parse.urlsplit(url)
+    if len(url) > MAX_URL or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ApiError(f"not a webhook URL: {url[:100]!r}; give an absolute http:// or https:// address "
+                       "such as https://home.example/hooks/facerec")
+    if parts.username or parts.password:
+        raise ApiError("a webhook URL may not hold a user name or password; the signature authenticates "
+                       "deliveries")
+    return url
+
+
+def check_events(events: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """The events asked for (comma-separated or a list; ``all`` for every one), known ones only."""
+    wanted = [e.strip() for e in (events.split(",") if isinstance(events, str) else events) if e.strip()]
+    if wanted == ["all"]:
+        return EVENTS
+    bad = [e for e in wanted if e not in EVENTS]
+    if bad or not wanted:
+        raise ApiError(f"unknown webhook event {', '.join(bad) or '(none)'}; use some of {', '.join(EVENTS)}, "
+                       "or all")
+    return tuple(dict.fromkeys(wanted))
+
+
+def _hook(row) -> Webhook:
+    return Webhook(int(row["id"]), row["url"], tuple(row["events"].split(",")), row["created"], row["created_by"],
+                   row["removed"])
+
+
+class Webhooks:
+    """Subscriptions of one gallery file: add, list, remove (guarded ``manage_api``, audited) and
+    their deliveries."""
+
+    def __init__(self, store: ApiStore, audit: AuditLog) -> None:
+        self.store = store
+        self.audit = audit
+
+    def add(self, by: Principal, url: str, events: str | list[str] = "all", *,
+            where: str = "") -> tuple[Webhook, str]:
+        """Subscribe ``url`` to ``events``: ``(the subscription, its signing secret)``; the secret
+        is shown this once (the README says how receivers verify it)."""
+        require(by, Action.MANAGE_API, self.audit, target=str(url)[:200], where=where)
+        url, events = check_url(url), check_events(events)
+        secret = "whsec_" + secrets.token_urlsafe(32)
+        with self.store.write() as conn:
+            hook_id = conn.execute("INSERT INTO webhooks(url, events, secret, created, created_by) VALUES "
+                                   "(?, ?, ?, ?, ?)", (url, ",".join(events), secret, timestamp(utc_now()),
+                                                       by.name)).lastrowid
+        self.audit.record(by, "webhook_add", target=url, detail={"webhook": hook_id, "events": list(events)},
+                          where=where)
+        return self.get(hook_id), secret
+
+    def get(self, hook_id: int) -> Webhook:
+        with self.store.read() as conn:
+            row = conn.execute("SELECT * FROM webhooks WHERE id = ?", (int(hook_id),)).fetchone()
+        if row is None:
+            raise ApiError(f"no webhook {hook_id}: `facerec webhook list` shows them")
+        return _hook(row)
+
+    def list(self, *, removed: bool = False) -> list[Webhook]:
+        sql = "SELECT * FROM webhooks" + ("" if removed else " WHERE removed IS NULL") + " ORDER BY id"
+        with self.store.read() as conn:
+            return [_hook(r) for r in conn.execute(sql)]
+
+    def remove(self, by: Principal, hook_id: int, *, where: str = "") -> Webhook:
+        """Stop delivering to subscription ``hook_id``; its pending deliveries are dropped (failed)."""
+        require(by, Action.MANAGE_API, self.audit, target=f"webhook {hook_id}", where=where)
+        hook = self.get(hook_id)
+        if hook.removed:
+            raise ApiError(f"webhook {hook_id} was removed already ({hook.removed})")
+        with self.store.write() as conn:
+            conn.execute("UPDATE webhooks SET removed = ? WHERE id = ?", (timestamp(utc_now()), hook.id))
+            conn.execute("UPDATE webhook_outbox SET status = 'failed', error = 'subscription removed' "
+                         "WHERE webhook_id = ? AND status = 'pending'", (hook.id,))
+        self.audit.record(by, "webhook_remove", target=hook.url, detail={"webhook": hook.id}, where=where)
+        return self.get(hook.id)
+
+    def deliveries(self, hook_id: int | None = None, *, limit: int = 100) -> list[Delivery]:
+        """The newest deliveries (of one subscription when given), newest first."""
+        sql, args = "SELECT * FROM webhook_outbox", []
+        if hook_id is not None:
+            sql, args = sql + " WHERE webhook_id = ?", [int(hook_id)]
+        with self.store.read() as conn:
+            rows = conn.execute(sql + " ORDER BY id DESC LIMIT ?", [*args, int(limit)]).fetchall()
+        return [Delivery(int(r["id"]), int(r["webhook_id"]), r["event"], r["created"], int(r["attempts"]),
+                         r["status"], r["http_status"], r["error"], r["delivered"]) for r in rows]
+
+
+_stores: dict[Path, ApiStore] = {}
+_stores_lock = threading.Lock()
+_wakers: list[threading.Event] = []
+
+
+def outbox_store(path: str | Path) -> ApiStore:
+    """One shared :class:`ApiStore` per gallery file in this process (emitting opens no new
+    connection per event)."""
+    path = Path(path).resolve()
+    with _stores_lock:
+        if path not in _stores:
+            _stores[path] = ApiStore(path)
+        return _stores[path]
+
+
+def wake_dispatchers() -> None:
+    """Tell this process's dispatchers that something was emitted (they also poll)."""
+    for event in list(_wakers):
+        event.set()
+
+
+def emit(path: str | Path, event: str, data: Mapping[str, Any]) -> int:
+    """Queue ``event`` with ``data`` for every live subscription to it in the gallery file
+    ``path``; returns how many deliveries were queued. Never raises: a broken outbox is logged and
+    the caller's work (a recognition, an enrollment) goes on."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown webhook event {event!r}")
+    try:
+        store = outbox_store(path)
+        with store.read() as conn:
+            hooks = [r["id"] for r in conn.execute("SELECT id, events FROM webhooks WHERE removed IS NULL")
+                     if event in r["events"].split(",")]
+        if not hooks:
+            return 0
+        body = json.dumps({"event": event, "time": timestamp(utc_now()), "data": dict(data)},
+                          ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+        with store.write() as conn:
+            conn.executemany("INSERT INTO webhook_outbox(webhook_id, event, body, created, next_attempt) "
+                             "VALUES (?, ?, ?, ?, ?)", [(h, event, body, timestamp(utc_now()), time.time())
+                                                        for h in hooks])
+    except (FacerecError, OSError) as exc:
+        log.warning("webhooks: the %s event was not queued (%s)", event, type(exc).__name__)
+        return 0
+    wake_dispatchers()
+    return len(hooks)
+
+
+def emit_for(settings: Settings, event: str, data: Mapping[str, Any]) -> int:
+    """:func:`emit` into the gallery file of ``settings``."""
+    from ..access.store import access_path
+
+    return emit(access_path(settings), event, data)
+
+
+def face_events(faces, *, source: str, place: str = "") -> list[tuple[str, dict]]:
+    """The ``person.recognized`` / ``face.unknown`` events of identified faces (faces the
+    decision did not reach, ``identity`` None, send none)."""
+    out = []
+    for face in faces:
+        if face.identity is None:
+            continue
+        named = face.identity != "unknown"
+        out.append(("person.recognized" if named else "face.unknown",
+                    {"name": face.identity if named else None, "score": _rounded(face.confidence),
+                     "threshold": _rounded(face.threshold), "box": [round(float(v), 1) for v in face.box],
+                     "source": source, "place": place}))
+    return out
+
+
+def _rounded(value) -> float | None:
+    return None if value is None else round(float(value), 4)
