@@ -13,6 +13,7 @@ from dashboard.plain import plain
 from dashboard.resources import get_landmarks
 from dashboard.webcam_support import rtc_configuration
 from facerec_core.access import Action
+from facerec_core.api.webhooks import emit_for
 from facerec_core.faces import display_name
 from facerec_core.liveness import AttemptResult, Authenticator, ChallengeState, Refusal
 from facerec_core.recognizer import Recognizer
@@ -44,6 +45,9 @@ def bind_verdicts(stream: AuthenticateStream, page: PageContext) -> list[Attempt
         del attempts[20:]
         audit.record(principal, Action.AUTHENTICATE.value, target=result.name or "", outcome=result.outcome,
                      where=WHERE, detail=result.audit_detail())
+        emit_for(page.settings, "authentication.result",
+                 {"name": result.name, "verdict": result.outcome, "reason": result.refusal,
+                  "actions": list(result.actions), "seconds": round(result.seconds, 2), "by": principal.name})
 
     stream.authenticator.on_verdict = record
     return attempts

@@ -7,13 +7,9 @@ What every request goes through, outermost first:
 2. The audit middleware: every call under ``/v1`` is recorded once in the audit trail (the key's
    principal ``api:NAME`` or ``anonymous``, the action, ``METHOD /path``, the outcome and status);
    health probes and the docs are not.
-3. :func:`caller`, the dependency of every ``/v1`` route: the key (``X-API-Key: frk_…`` or
-   ``Authorization: Bearer frk_…``; 401 when missing, unknown or revoked), the key's rate limit
-   (429 with Retry-After) and the role the route's action needs (403), from the same table as the
-   dashboard (:data:`facerec_core.access.roles.REQUIRED_ROLE`).
+3. :func:`.auth.caller`, the dependency of every ``/v1`` route: the key, its rate limit, the role.
 
-Errors are JSON, ``{"error": {"code": "…", "message": "…"}}``, with the stable codes of
-:data:`ERROR_CODES`; never a stack trace (an unexpected error is logged on the server and
+Errors are JSON (:mod:`.problems`), never a stack trace (an unexpected error is logged on the server and
 answered ``internal_error``).
 """
 from __future__ import annotations
@@ -28,51 +24,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
-from ..access.roles import Action, allowed
-from ..access.guard import refusal
 from ..errors import (ApiError, EnrollmentError, FacerecError, GalleryError, HistoryError, ImageError,
                       ImageTooLargeError, NotAllowedError, PersonNotFoundError)
 from ..settings import Settings
-from .keys import api_principal
 from .limits import QueueFull
+from .problems import ApiProblem, problem
 from .service import ApiService
 
 log = logging.getLogger(__name__)
-
-ERROR_CODES = {
-    "bad_image": (422, "an upload is not a readable image"),
-    "image_too_large": (413, "an image has more bytes or pixels than the settings allow"),
-    "body_too_large": (413, "the request body is larger than FACEREC_API_MAX_BODY_BYTES"),
-    "invalid_request": (422, "a parameter or field is missing or malformed"),
-    "enrollment_refused": (422, "no photo could be enrolled (no face, two faces, too small, ...)"),
-    "gallery_refused": (422, "the gallery refused the change (bad name, duplicate, wrong backbone, bad file)"),
-    "person_not_found": (404, "no enrolled person by that name"),
-    "not_found": (404, "no such endpoint or record"),
-    "method_not_allowed": (405, "the endpoint does not take this method"),
-    "unauthorized": (401, "no API key, or an unknown or revoked one"),
-    "forbidden": (403, "the key's role may not do this"),
-    "rate_limited": (429, "the key's requests a minute are spent; see Retry-After"),
-    "busy": (503, "every worker is busy and the queue is full; see Retry-After"),
-    "not_ready": (503, "the models are still loading, or could not be loaded"),
-    "internal_error": (500, "an unexpected error; the server's log has the details"),
-}
-"""Every error code the API answers with, its HTTP status and what it means (the README's table)."""
-
-
-class ApiProblem(Exception):
-    """An error answer: ``code`` from :data:`ERROR_CODES`, a message for people, extra headers."""
-
-    def __init__(self, code: str, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.code, self.message, self.headers = code, message, headers or {}
-        self.status = ERROR_CODES[code][0]
-
-
-def problem(code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=ERROR_CODES[code][0],
-                        headers=headers)
-
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
@@ -118,11 +79,21 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"error": {"code": code, "message": str(exc.detail)}}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(ClientDisconnect)
+    async def _left(request: Request, exc: ClientDisconnect):  # never sent: the client is gone, or got its 413
+        if request.scope.get(OVER_LIMIT):
+            return problem("body_too_large", BodyTooLarge(request.app.state.service.settings.api_max_body_bytes).detail)
+        return problem("invalid_request", "the client left before its request body arrived")
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         log.error("API: unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path,
                   exc_info=exc)
         return problem("internal_error", f"an unexpected {type(exc).__name__}; the server's log has the details")
+
+
+OVER_LIMIT = "facerec.body_over_limit"
+"""Set in the ASGI scope by :class:`BodyLimit` when it answered 413 in the middle of a body."""
 
 
 class BodyTooLarge(StarletteHTTPException):
@@ -144,18 +115,33 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             response = problem("body_too_large", BodyTooLarge(self.limit).detail, {"Connection": "close"})
             return await response(scope, receive, send)
-        seen = 0
+        seen, over, started = 0, False, False
 
         async def counted():
-            nonlocal seen
+            # past the limit: answer 413 here and tell the app the client left (an exception
+            # raised into the app would surface as a 500 through the middleware's task group)
+            nonlocal seen, over
+            if over:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise BodyTooLarge(self.limit)
+                    over = scope[OVER_LIMIT] = True
+                    if not started:
+                        await problem("body_too_large", BodyTooLarge(self.limit).detail,
+                                      {"Connection": "close"})(scope, receive, send)
+                    return {"type": "http.disconnect"}
             return message
 
-        await self.app(scope, counted, send)
+        async def answered(message):
+            nonlocal started
+            if over:
+                return  # the 413 is the answer; drop what the app says after
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        await self.app(scope, counted, answered)
 
 
 def _outcome(status: int) -> str:
@@ -186,36 +172,6 @@ def _install_audit(app: FastAPI, service: ApiService) -> None:
                                     target=endpoint, outcome=_outcome(response.status_code), detail=detail,
                                     where="api")
         return response
-
-
-def caller(action: Action):
-    """The dependency of a ``/v1`` route doing ``action``: returns the caller's principal, or
-    raises 401, 429 or 403 (see the module docstring)."""
-
-    async def dependency(request: Request):
-        service: ApiService = request.app.state.service
-        request.state.action = action
-        token = request.headers.get("x-api-key")
-        if token is None and request.headers.get("authorization", "").lower().startswith("bearer "):
-            token = request.headers["authorization"][7:].strip()
-        if not token:
-            raise ApiProblem("unauthorized", "no API key: send it as the X-API-Key header (an administrator "
-                                             "makes one with `facerec key add NAME --role operator`)")
-        key = await run_in_threadpool(service.keys.check, token)
-        if key is None:
-            raise ApiProblem("unauthorized", "the API key is unknown or revoked: ask an administrator for a new one")
-        principal = api_principal(key)
-        request.state.principal = principal
-        wait = service.limiter.take(key.id, key.rate_per_minute)
-        if wait > 0:
-            raise ApiProblem("rate_limited", f"the key {key.name!r} may make {key.rate_per_minute} requests a "
-                                             f"minute; retry in {wait:.1f} s", {"Retry-After": str(max(1, round(wait)))})
-        if not allowed(principal.role, action):
-            raise ApiProblem("forbidden", refusal(principal, action))
-        await run_in_threadpool(service.touch, key.id)
-        return principal
-
-    return dependency
 
 
 def create_app(settings: Settings | None = None, *, recognizer=None, dispatch: bool = True) -> FastAPI:

@@ -1,5 +1,5 @@
 """Sending the outbox: :class:`WebhookDispatcher`, a background thread in ``facerec serve`` and in
-the dashboard.
+any process that queued an event (:func:`dispatcher_for`); the signature (:func:`sign`).
 
 Each due delivery is *leased* first (one UPDATE that only succeeds while no one else holds it), so
 several processes — API workers, the dashboard — may run dispatchers on one gallery file and a
@@ -10,22 +10,58 @@ status or error. Redirects are not followed: a signed body goes only where it wa
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Callable, Protocol
 
 import requests
 
 from ..access.audit import timestamp, utc_now
 from ..errors import FacerecError
+from ..settings import Settings
 from .store import ApiStore
-from .webhooks import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, _wakers, sign
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 600.0
 LEASE_S = 60.0
+SIGNATURE_HEADER = "X-Facerec-Signature"
+TIMESTAMP_HEADER = "X-Facerec-Timestamp"
+EVENT_HEADER = "X-Facerec-Event"
+DELIVERY_HEADER = "X-Facerec-Delivery"
+_wakers: list[threading.Event] = []
+_running: dict[Path, "WebhookDispatcher"] = {}
+_running_lock = threading.Lock()
+
+
+def sign(secret: str, body: bytes, stamp: int) -> str:
+    """The signature header's value for ``body`` sent at Unix time ``stamp``: ``v1=<hex>``
+    (HMAC-SHA256 with ``secret`` over ``f"{stamp}."`` and the body's bytes)."""
+    mac = hmac.new(secret.encode("utf-8"), f"{int(stamp)}.".encode() + body, hashlib.sha256)
+    return f"v1={mac.hexdigest()}"
+
+
+def wake_dispatchers() -> None:
+    """Tell this process's dispatchers that something was queued (they also poll)."""
+    for event in list(_wakers):
+        event.set()
+
+
+def dispatcher_for(store: ApiStore, settings: Settings | None = None) -> "WebhookDispatcher":
+    """This process's running dispatcher for the file of ``store``, started with the settings'
+    attempts and retry delay (default: from the environment) when there is none."""
+    path = Path(store.path).resolve()
+    with _running_lock:
+        running = _running.get(path)
+        if running is None or not running.alive:
+            settings = settings or Settings.from_env()
+            running = _running[path] = WebhookDispatcher(store, max_attempts=settings.webhook_attempts,
+                                                         retry_s=settings.webhook_retry_seconds).start()
+        return running
 
 
 class Poster(Protocol):
@@ -70,6 +106,10 @@ class WebhookDispatcher:
             self._thread.start()
         return self
 
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self._wake.set()
@@ -77,6 +117,10 @@ class WebhookDispatcher:
             self._thread.join(timeout)
         if self._wake in _wakers:
             _wakers.remove(self._wake)
+        with _running_lock:
+            for path, running in list(_running.items()):
+                if running is self:
+                    del _running[path]
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -84,11 +84,18 @@ class WorkQueue:
         """``work()`` on the pool; :class:`QueueFull` at once when the queue is full."""
         if not self._slots.acquire(blocking=False):
             raise QueueFull(self._retry_after())
-        start = time.monotonic()
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, work)
+            return await asyncio.get_running_loop().run_in_executor(self._pool, self._timed, work)
         finally:
             self._slots.release()
+
+    def _timed(self, work: Callable[[], T]) -> T:
+        """``work()``, noting how long it ran on its worker: the service time, not the wait in
+        the queue before it (which would make Retry-After grow with the queue's length)."""
+        start = time.monotonic()
+        try:
+            return work()
+        finally:
             with self._lock:
                 self._recent = (self._recent + [time.monotonic() - start])[-20:]
 

@@ -22,7 +22,8 @@ from ..access.principal import Principal
 from ..access.roles import Action
 from ..errors import PersonNotFoundError
 from ..history import SightingQuery, record_sightings, sighting_store
-from .app import ApiProblem, caller
+from .auth import caller
+from .problems import ApiProblem
 from .service import ApiService
 from .webhooks import EVENTS
 

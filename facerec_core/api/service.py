@@ -11,7 +11,7 @@ from ..access.audit import AuditLog
 from ..access.store import AccessStore
 from ..errors import FacerecError
 from ..settings import Settings
-from .delivery import WebhookDispatcher
+from .delivery import WebhookDispatcher, dispatcher_for
 from .keys import ApiKeys
 from .limits import RateLimiter, WorkQueue
 from .store import ApiStore
@@ -42,8 +42,8 @@ class ApiService:
         self.webhooks = Webhooks(self.store, self.audit)
         self.limiter = RateLimiter()
         self.queue = WorkQueue(settings.api_threads, settings.api_queue)
-        self.dispatcher = WebhookDispatcher(self.store, max_attempts=settings.webhook_attempts,
-                                            retry_s=settings.webhook_retry_seconds) if dispatch else None
+        self.dispatch = dispatch
+        self.dispatcher: WebhookDispatcher | None = None
         self.recognizer = recognizer
         self.load_problem: str | None = None
         self._gallery = None
@@ -51,8 +51,8 @@ class ApiService:
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        if self.dispatcher is not None:
-            self.dispatcher.start()
+        if self.dispatch:  # also sends what other processes (the CLI, the dashboard) queued
+            self.dispatcher = dispatcher_for(self.store, self.settings)
         if self.recognizer is None:
             threading.Thread(target=self._load, name="facerec-api-load", daemon=True).start()
 

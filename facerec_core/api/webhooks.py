@@ -13,14 +13,16 @@ and refuses a timestamp more than a few minutes old (a replayed delivery):
 :func:`verify_signature` does exactly that and is what the README's receiver example calls.
 
 **Outbox**: :func:`emit` writes one row per matching subscription in the gallery file, in the
-process that saw the event; :class:`~.delivery.WebhookDispatcher` (running in ``facerec serve``
-and in the dashboard) sends them, retries with backoff and records the outcome. An event is never
-lost because a receiver or the server was down, and emitting never waits for a network.
+process that saw the event, and makes sure that process runs a
+:class:`~.delivery.WebhookDispatcher` (``facerec serve`` always runs one, which also sends what
+other processes queued). It sends them, retries with backoff and records the outcome. An event is
+not lost because a receiver or the server was down, and emitting never waits for a network. A
+delivery may arrive twice (a process that stopped mid-send): receivers deduplicate by the
+``X-Facerec-Delivery`` id.
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import hmac
 import json
 import logging
@@ -37,23 +39,18 @@ from ..access.principal import Principal
 from ..access.roles import Action
 from ..errors import ApiError, FacerecError
 from ..settings import Settings
+from .delivery import (DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, dispatcher_for, sign,
+                       wake_dispatchers)
 from .store import ApiStore
+
+__all__ = ["DELIVERY_HEADER", "EVENTS", "EVENT_HEADER", "SIGNATURE_HEADER", "TIMESTAMP_HEADER", "Webhook", "Webhooks",
+           "emit", "emit_for", "face_events", "sign", "verify_signature"]
 
 log = logging.getLogger(__name__)
 
 EVENTS = ("person.recognized", "face.unknown", "enrollment.changed", "authentication.result")
-SIGNATURE_HEADER = "X-Facerec-Signature"
-TIMESTAMP_HEADER = "X-Facerec-Timestamp"
-EVENT_HEADER = "X-Facerec-Event"
-DELIVERY_HEADER = "X-Facerec-Delivery"
 MAX_URL = 2000
 TOLERANCE_S = 300
-
-
-def sign(secret: str, body: bytes, stamp: int) -> str:
-    """The signature header's value for ``body`` sent at Unix time ``stamp``: ``v1=<hex>``."""
-    mac = hmac.new(secret.encode("utf-8"), f"{int(stamp)}.".encode() + body, hashlib.sha256)
-    return f"v1={mac.hexdigest()}"
 
 
 def verify_signature(secret: str, body: bytes, stamp: str | int, signature: str, *,
@@ -187,7 +184,6 @@ class Webhooks:
 
 _stores: dict[Path, ApiStore] = {}
 _stores_lock = threading.Lock()
-_wakers: list[threading.Event] = []
 
 
 def outbox_store(path: str | Path) -> ApiStore:
@@ -198,12 +194,6 @@ def outbox_store(path: str | Path) -> ApiStore:
         if path not in _stores:
             _stores[path] = ApiStore(path)
         return _stores[path]
-
-
-def wake_dispatchers() -> None:
-    """Tell this process's dispatchers that something was emitted (they also poll)."""
-    for event in list(_wakers):
-        event.set()
 
 
 def emit(path: str | Path, event: str, data: Mapping[str, Any]) -> int:
@@ -225,6 +215,7 @@ def emit(path: str | Path, event: str, data: Mapping[str, Any]) -> int:
             conn.executemany("INSERT INTO webhook_outbox(webhook_id, event, body, created, next_attempt) "
                              "VALUES (?, ?, ?, ?, ?)", [(h, event, body, timestamp(utc_now()), time.time())
                                                         for h in hooks])
+        dispatcher_for(store)  # this process delivers what it queued (a server, if one runs, may too)
     except (FacerecError, OSError) as exc:
         log.warning("webhooks: the %s event was not queued (%s)", event, type(exc).__name__)
         return 0

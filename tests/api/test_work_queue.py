@@ -1,0 +1,27 @@
+"""The work queue's Retry-After comes from the time work runs, not the time it waited."""
+import asyncio
+import time
+
+import pytest
+
+from facerec_core.api.limits import QueueFull, WorkQueue
+
+
+def test_retry_after_is_the_queue_drain_time_not_inflated_by_waiting():
+    queue = WorkQueue(workers=1, depth=8)
+
+    async def scenario():
+        # 9 calls of 0.1 s at once: the last one waits 0.8 s in the queue before it runs
+        await asyncio.gather(*(queue.run(lambda: time.sleep(0.1)) for _ in range(9)))
+        blockers = [asyncio.ensure_future(queue.run(lambda: time.sleep(0.3))) for _ in range(9)]
+        await asyncio.sleep(0.05)
+        with pytest.raises(QueueFull) as refused:
+            await queue.run(lambda: None)
+        await asyncio.gather(*blockers)
+        return refused.value.retry_after
+
+    try:
+        # 9 slots of 0.1 s each drain in about 1 s; measured with the waits it would say 5 s
+        assert asyncio.run(scenario()) <= 2
+    finally:
+        queue.close()
