@@ -1,6 +1,8 @@
 """The HTTP API (``facerec serve``), its keys and its webhooks.
 
-- :mod:`.app`: the FastAPI application, its errors, body limit, audit and key check.
+- :mod:`.app`: the FastAPI application: body limit, audit, error handlers.
+- :mod:`.auth`: the key check of every ``/v1`` route (key, rate limit, role).
+- :mod:`.problems`: the error answers and their stable codes.
 - :mod:`.routes`: the ``/v1`` endpoints over the core.
 - :mod:`.service`: one process's Recognizer, gallery, keys, limits and dispatcher.
 - :mod:`.keys`: API keys (hashed, with roles and rate limits).
@@ -10,6 +12,6 @@
 - :mod:`.store`: their tables in the gallery's SQLite file.
 - :mod:`.commands`: ``serve``, ``key …`` and ``webhook …`` on the command line.
 
-Only :mod:`.app`, :mod:`.routes` and :mod:`.commands` import FastAPI or uvicorn; the
+Only :mod:`.app`, :mod:`.auth`, :mod:`.problems`, :mod:`.routes` and :mod:`.commands` import FastAPI or uvicorn; the
 dashboard and the CLI use keys and webhooks without them.
 """

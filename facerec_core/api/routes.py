@@ -167,9 +167,8 @@ def install(app: FastAPI) -> None:
             facerec = package_version("facerec")
         except PackageNotFoundError:
             facerec = "unknown"
-        manifest = {k: v for k, v in rec.manifest.items() if k not in ("people", "classes")}
         return {"facerec": facerec, "api": API_VERSION, "backbone": rec.backbone.name,
-                "threshold": rec.threshold, "model": manifest or None, "model_problem": rec.model_problem}
+                "threshold": rec.threshold, "model": dict(rec.manifest) or None, "model_problem": rec.model_problem}
 
     # -- faces -----------------------------------------------------------------------------------
 
@@ -213,6 +212,8 @@ def install(app: FastAPI) -> None:
         if (b is None) == (person is None):
             raise ApiProblem("invalid_request", "send a second image as 'b', or an enrolled person's name as 'person'")
         if person is not None:
+            if person not in rec.claimable_people:
+                raise PersonNotFoundError(f"{person!r} is neither enrolled nor known to the trained model")
             result = await service.queue.run(lambda: rec.verify_person(a[1], person, threshold=threshold,
                                                                        preset=preset))
         else:

@@ -129,7 +129,8 @@ def test_error_classes_are_json_with_stable_codes(api, lfw_dir):
         assert error_of(c.post("/v1/recognize?top_k=0", content=b"x")) == "invalid_request"
         claim = c.post("/v1/verify", files=photo_file(lfw_photo(lfw_dir, "Colin_Powell", 1), "a"),
                        data={"person": "Nobody At All"})
-        assert claim.status_code == 422 and "Nobody At All" in claim.json()["error"]["message"]
+        assert claim.status_code == 404 and error_of(claim) == "person_not_found"
+        assert "Nobody At All" in claim.json()["error"]["message"]
         assert c.get("/v1/nowhere").status_code == 404 and error_of(c.get("/v1/nowhere")) == "not_found"
         assert error_of(c.put("/v1/recognize")) == "method_not_allowed"
     with api.client("admin") as c:
@@ -223,3 +224,11 @@ def test_openapi_docs_are_served_with_examples(api):
     assert {"/v1/recognize", "/v1/verify", "/v1/detect", "/v1/people", "/v1/sightings", "/v1/webhooks"} <= set(spec["paths"])
     assert "multipart/form-data" in spec["paths"]["/v1/recognize"]["post"]["requestBody"]["content"]
     assert "Colin Powell" in json.dumps(spec["components"]["schemas"]["Recognized"])
+
+
+def test_verify_a_photo_against_a_known_person(api, held_out_photo, known_people):
+    name, path = held_out_photo
+    model_name = next(p for p in known_people if p in (name, name.replace("_", " ")))
+    with api.client() as c:
+        claim = c.post("/v1/verify", files=photo_file(path, "a"), data={"person": model_name})
+    assert claim.status_code == 200 and claim.json()["same"] is True and claim.json()["person"] == model_name

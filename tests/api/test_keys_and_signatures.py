@@ -90,3 +90,15 @@ def test_events_are_checked_and_nothing_is_queued_without_subscribers(tmp_path):
     with pytest.raises(ApiError, match="door.opened"):
         check_events("door.opened")
     assert emit(tmp_path / "g.sqlite3", "face.unknown", {"score": 0.1}) == 0
+
+
+def test_the_readme_documents_every_error_code_and_setting():
+    from pathlib import Path
+
+    from facerec_core.api.problems import ERROR_CODES
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert not [code for code in ERROR_CODES if f"`{code}`" not in readme]
+    for variable in ("FACEREC_API_HOST", "FACEREC_API_QUEUE", "FACEREC_API_RATE", "FACEREC_API_MAX_BODY_BYTES",
+                     "FACEREC_WEBHOOK_ATTEMPTS", "FACEREC_WEBHOOK_RETRY_SECONDS"):
+        assert f"`{variable}`" in readme
