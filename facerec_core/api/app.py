@@ -174,6 +174,34 @@ def _install_audit(app: FastAPI, service: ApiService) -> None:
         return response
 
 
+def _install_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` from files served by this server: FastAPI's defaults
+    load them from a CDN, which an offline machine cannot reach."""
+    import importlib.resources
+
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    files = importlib.resources.files("fastapi_offline") / "static"
+    app.mount(DOCS_FILES, StaticFiles(directory=str(files)), name="docs-files")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="facerec API",
+                                   swagger_js_url=f"{DOCS_FILES}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_FILES}/swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_FILES}/favicon.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc():
+        return get_redoc_html(openapi_url=app.openapi_url, title="facerec API",
+                              redoc_js_url=f"{DOCS_FILES}/redoc.standalone.js",
+                              redoc_favicon_url=f"{DOCS_FILES}/favicon.png", with_google_fonts=False)
+
+
+DOCS_FILES = "/docs-files"
+
+
 def create_app(settings: Settings | None = None, *, recognizer=None, dispatch: bool = True) -> FastAPI:
     """The API on ``settings`` (default: from the environment). ``recognizer``: a ready one to
     share (tests); otherwise each process loads its own once, in the background."""
@@ -190,9 +218,10 @@ def create_app(settings: Settings | None = None, *, recognizer=None, dispatch: b
         finally:
             service.close()
 
-    app = FastAPI(title="facerec", version=routes.API_VERSION, lifespan=lifespan,
+    app = FastAPI(title="facerec", version=routes.API_VERSION, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description=routes.DESCRIPTION, openapi_tags=routes.TAGS)
     app.state.service = service
+    _install_docs(app)
     _install_error_handlers(app)
     _install_audit(app, service)
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)

@@ -4,7 +4,8 @@ with Retry-After) and the role the route's action needs (403), from the same tab
 dashboard (:data:`facerec_core.access.roles.REQUIRED_ROLE`)."""
 from __future__ import annotations
 
-from fastapi import Request
+from fastapi import Request, Security
+from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 
 from ..access.guard import refusal
@@ -13,15 +14,19 @@ from .keys import api_principal
 from .problems import ApiProblem
 from .service import ApiService
 
+KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False,
+                          description="A key made by an administrator (`facerec key add NAME --role operator`)")
+"""The header, declared so that the OpenAPI document (and /docs' Authorize button) knows it."""
+
 
 def caller(action: Action):
     """The dependency of a ``/v1`` route doing ``action``: returns the caller's principal, or
     raises 401, 429 or 403 (see the module docstring)."""
 
-    async def dependency(request: Request):
+    async def dependency(request: Request, header_key: str | None = Security(KEY_HEADER)):
         service: ApiService = request.app.state.service
         request.state.action = action
-        token = request.headers.get("x-api-key")
+        token = header_key
         if token is None and request.headers.get("authorization", "").lower().startswith("bearer "):
             token = request.headers["authorization"][7:].strip()
         if not token:

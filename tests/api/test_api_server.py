@@ -217,9 +217,12 @@ def test_every_call_is_audited_with_key_endpoint_and_outcome(api):
     assert api.audit.verify().ok
 
 
-def test_openapi_docs_are_served_with_examples(api):
+def test_openapi_docs_are_served_with_examples_and_their_files_locally(api):
     with api.client(None) as c:
-        assert "swagger" in c.get("/docs").text.lower()
+        page = c.get("/docs").text
+        assert "/docs-files/swagger-ui-bundle.js" in page and "cdn" not in page.lower()  # offline
+        assert c.get("/docs-files/swagger-ui-bundle.js").status_code == 200
+        assert "cdn" not in c.get("/redoc").text.lower()
         spec = c.get("/openapi.json").json()
     assert {"/v1/recognize", "/v1/verify", "/v1/detect", "/v1/people", "/v1/sightings", "/v1/webhooks"} <= set(spec["paths"])
     assert "multipart/form-data" in spec["paths"]["/v1/recognize"]["post"]["requestBody"]["content"]
