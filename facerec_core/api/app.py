@@ -2,11 +2,11 @@
 
 What every request goes through, outermost first:
 
-1. :class:`BodyLimit`: a body over ``api_max_body_bytes`` is refused with 413 — by its
-   Content-Length before anything is read, or as soon as a chunked body passes the limit.
-2. The audit middleware: every call under ``/v1`` is recorded once in the audit trail (the key's
+1. The audit middleware: every call under ``/v1`` is recorded once in the audit trail (the key's
    principal ``api:NAME`` or ``anonymous``, the action, ``METHOD /path``, the outcome and status);
    health probes and the docs are not.
+2. :class:`BodyLimit`: a body over ``api_max_body_bytes`` is refused with 413 — by its
+   Content-Length before anything is read, or as soon as a chunked body passes the limit.
 3. :func:`.auth.caller`, the dependency of every ``/v1`` route: the key, its rate limit, the role.
 
 Errors are JSON (:mod:`.problems`), never a stack trace (an unexpected error is logged on the server and
@@ -34,6 +34,7 @@ from .problems import ApiProblem, problem
 from .service import ApiService
 
 log = logging.getLogger(__name__)
+
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
@@ -223,8 +224,8 @@ def create_app(settings: Settings | None = None, *, recognizer=None, dispatch: b
     app.state.service = service
     _install_docs(app)
     _install_error_handlers(app)
-    _install_audit(app, service)
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
+    _install_audit(app, service)  # added last, so outermost: refusals of the body limit are audited too
     routes.install(app)
     return app
 

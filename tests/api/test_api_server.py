@@ -177,6 +177,8 @@ def test_body_and_pixel_limits(api):
         too_many = c.post("/v1/recognize", files={"image": ("wide.png", wide, "image/png")})
         assert too_many.status_code == 413 and error_of(too_many) == "image_too_large"
         assert "1,200,000" in too_many.json()["error"]["message"]
+    refusals = [e for e in api.audit.events(limit=3)]
+    assert [(e.target, e.detail["status"]) for e in refusals] == [("POST /v1/recognize", 413)] * 3  # all audited
 
 
 def test_rate_limit_answers_429_with_retry_after(api):
