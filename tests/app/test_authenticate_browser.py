@@ -1,15 +1,20 @@
 """Authenticate in a real browser: Chromium's fake camera plays a still photo of a person the test
 model knows (a print held up to the camera). The page must show the prompt, refuse the attempt with
-a reason, and put the attempt in the audit trail."""
+a reason, put the attempt in the audit trail and send it to a webhook subscriber."""
 from __future__ import annotations
 
+import json
 import logging
 import time
 
 import numpy as np
 import pytest
 
+from facerec_core.access import cli_principal
+from facerec_core.api.store import ApiStore
+from facerec_core.api.webhooks import Webhooks, verify_signature
 from facerec_core.images import load_image
+from tests.api.conftest import Receiver
 from tests.app.conftest import ACCOUNTS, access_services, chromium_page, goto_signed_in, streamlit_server
 from tests.app.test_webcam_browser import _app_env
 from tests.conftest import lfw_photo
@@ -91,8 +96,29 @@ def _camera(path):
 
 def test_a_still_photo_is_prompted_refused_with_a_reason_and_recorded(auth_server, still_photo_camera, tmp_path):
     url, log_file, settings = auth_server
-    with access_services(settings) as (_, audit):
+    receiver = Receiver()  # a subscriber to the verdicts: the dashboard's process delivers them
+    with access_services(settings) as (_, audit), ApiStore.open(settings) as store:
         before = audit.count()
+        hook, secret = Webhooks(store, audit).add(cli_principal(), receiver.url, "authentication.result")
+    try:
+        _still_photo_attempt(url, log_file, settings, still_photo_camera, tmp_path)
+        (headers, body), = receiver.wait_for(1)[:1]
+    finally:
+        with access_services(settings) as (_, audit), ApiStore.open(settings) as store:
+            Webhooks(store, audit).remove(cli_principal(), hook.id)
+        receiver.close()
+    assert verify_signature(secret, body, headers["x-facerec-timestamp"], headers["x-facerec-signature"])
+    event = json.loads(body)
+    assert event["event"] == "authentication.result" and event["data"]["verdict"] == "refused"
+    assert event["data"]["by"] == ACCOUNTS["operator"] and event["data"]["reason"]
+    with access_services(settings) as (_, audit):
+        events = [e for e in audit.events(actor=ACCOUNTS["operator"], action="authenticate") if e.id > before]
+    assert events and events[0].outcome == "refused", events
+    assert events[0].where == "Authenticate page"
+    assert events[0].detail["reason"] and events[0].detail["actions"]
+
+
+def _still_photo_attempt(url, log_file, settings, still_photo_camera, tmp_path) -> None:
     with _camera(still_photo_camera) as page:
         prompted, refused, component = _attempt(page, url, settings, tmp_path, "authenticate")
         assert prompted, f"no prompt; server log:\n{log_file.read_text()[-2000:]}"
@@ -105,12 +131,6 @@ def test_a_still_photo_is_prompted_refused_with_a_reason_and_recorded(auth_serve
         rates = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
         log.info("Authenticate: video, analysed %s (camera file: %d fps)", rates, FPS)  # the README quotes it
         assert page.locator('[data-testid="stException"]').count() == 0
-
-    with access_services(settings) as (_, audit):
-        events = [e for e in audit.events(actor=ACCOUNTS["operator"], action="authenticate") if e.id > before]
-    assert events and events[0].outcome == "refused", events
-    assert events[0].where == "Authenticate page"
-    assert events[0].detail["reason"] and events[0].detail["actions"]
 
 
 def test_the_real_street_clip_is_refused_without_crashing(auth_server, street_clip_camera, tmp_path):
