@@ -68,10 +68,22 @@ class WorkQueue:
     def __init__(self, workers: int = 1, depth: int = 8) -> None:
         self.workers = max(1, int(workers))
         self.depth = max(0, int(depth))
-        self._slots = threading.BoundedSemaphore(self.workers + self.depth)
         self._pool = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="facerec-api")
         self._recent: list[float] = []
+        self._taken = 0
         self._lock = threading.Lock()
+
+    @property
+    def full(self) -> bool:
+        """Every worker busy and every place taken: checked before a request's body is read, so a
+        refusal costs no upload (:meth:`run` checks again, atomically)."""
+        with self._lock:
+            return self._taken >= self.workers + self.depth
+
+    def check(self) -> None:
+        """:class:`QueueFull` now when the queue is full."""
+        if self.full:
+            raise QueueFull(self._retry_after())
 
     def _retry_after(self) -> int:
         """Seconds a refused client should wait: the time the queue in front of it takes, from the
@@ -82,12 +94,26 @@ class WorkQueue:
 
     async def run(self, work: Callable[[], T]) -> T:
         """``work()`` on the pool; :class:`QueueFull` at once when the queue is full."""
-        if not self._slots.acquire(blocking=False):
+        with self._lock:
+            if self._taken >= self.workers + self.depth:
+                refused = True
+            else:
+                refused, self._taken = False, self._taken + 1
+        if refused:
             raise QueueFull(self._retry_after())
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, self._timed, work)
-        finally:
-            self._slots.release()
+            job = self._pool.submit(self._timed, work)
+        except RuntimeError:  # shut down
+            self._release()
+            raise
+        # the place is given back when the work ends, not when the request does: a client that
+        # leaves while its recognition runs must not let one more in beside it
+        job.add_done_callback(lambda _: self._release())
+        return await asyncio.wrap_future(job)
+
+    def _release(self) -> None:
+        with self._lock:
+            self._taken -= 1
 
     def _timed(self, work: Callable[[], T]) -> T:
         """``work()``, noting how long it ran on its worker: the service time, not the wait in

@@ -178,6 +178,7 @@ def install(app: FastAPI) -> None:
                         top_k: int = Query(3, ge=1, le=20), principal=Depends(caller(Action.RECOGNIZE))):
         service = _service(request)
         rec = _recognizer(service)
+        service.queue.check()  # a busy server refuses before the upload is read
         label, data = _one(await _uploads(request, "image"), "image")
 
         def work():
@@ -195,6 +196,7 @@ def install(app: FastAPI) -> None:
     async def detect(request: Request, principal=Depends(caller(Action.RECOGNIZE))):
         service = _service(request)
         rec = _recognizer(service)
+        service.queue.check()  # a busy server refuses before the upload is read
         label, data = _one(await _uploads(request, "image"), "image")
         faces = await service.queue.run(lambda: rec.detect(rec.read_image(data, name=label)))
         request.state.audit_detail = {"faces": len(faces)}
@@ -207,6 +209,7 @@ def install(app: FastAPI) -> None:
                      principal=Depends(caller(Action.VERIFY))):
         service = _service(request)
         rec = _recognizer(service)
+        service.queue.check()
         found = await _uploads(request, "a", "b", many=True)
         a, b, person = _one(found, "a"), _one(found, "b", required=False), _form(request, "person")
         if (b is None) == (person is None):
@@ -252,6 +255,7 @@ def install(app: FastAPI) -> None:
     @app.post("/v1/people", tags=["people"], responses=ERRORS, openapi_extra=PHOTOS_BODY, status_code=201,
               summary="Enroll a person from photos (each must show one face)")
     async def create_person(request: Request, principal=Depends(caller(Action.ENROLL))):
+        _service(request).queue.check()
         photos = (await _uploads(request, "photos", many=True))["photos"]
         name = _form(request, "name")
         if not name:
@@ -263,6 +267,7 @@ def install(app: FastAPI) -> None:
     async def add_samples(name: str, request: Request, principal=Depends(caller(Action.ENROLL))):
         if await run_in_threadpool(_service(request).gallery().find_person, name) is None:
             raise PersonNotFoundError(f"no enrolled person named {name!r}: POST /v1/people enrolls a new one")
+        _service(request).queue.check()
         photos = (await _uploads(request, "photos", many=True))["photos"]
         return await _enroll(request, principal, name, None, "POST /v1/people/{name}/samples", photos)
 

@@ -1,5 +1,6 @@
 """The work queue's Retry-After comes from the time work runs, not the time it waited."""
 import asyncio
+import threading
 import time
 
 import pytest
@@ -23,5 +24,28 @@ def test_retry_after_is_the_queue_drain_time_not_inflated_by_waiting():
     try:
         # 9 slots of 0.1 s each drain in about 1 s; measured with the waits it would say 5 s
         assert asyncio.run(scenario()) <= 2
+    finally:
+        queue.close()
+
+
+def test_a_place_is_given_back_when_the_work_ends_not_when_its_client_leaves():
+    queue = WorkQueue(workers=1, depth=0)
+    release = threading.Event()
+
+    async def scenario():
+        running = asyncio.ensure_future(queue.run(release.wait))
+        await asyncio.sleep(0.05)
+        assert queue.full
+        running.cancel()  # the client left; its recognition still runs on the worker
+        await asyncio.sleep(0.05)
+        with pytest.raises(QueueFull):
+            queue.check()
+        release.set()
+        await asyncio.sleep(0.1)
+        assert not queue.full
+        assert await queue.run(lambda: 7) == 7
+
+    try:
+        asyncio.run(scenario())
     finally:
         queue.close()
