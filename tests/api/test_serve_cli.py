@@ -40,3 +40,20 @@ def test_serve_in_its_own_process_with_a_cli_key(trained, held_out_photo, tmp_pa
         server.terminate()
         output = server.communicate(timeout=30)[0]
     assert "127.0.0.1" in output and "Traceback" not in output
+
+
+def test_webhook_and_key_commands(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FACEREC_DATA_DIR", str(tmp_path / "data"))
+    assert main(["webhook", "add", "http://127.0.0.1:8123/hook", "--events", "face.unknown,person.recognized"]) == 0
+    out = capsys.readouterr().out
+    assert "webhook 1" in out and "whsec_" in out
+    assert main(["webhook", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "http://127.0.0.1:8123/hook" in listed and "face.unknown" in listed and "whsec_" not in listed
+    assert main(["webhook", "add", "ftp://example.org/x"]) == 2
+    assert "not a webhook URL" in capsys.readouterr().err
+    assert main(["key", "add", "x", "--role", "boss"]) == 2
+    assert "unknown role" in capsys.readouterr().err
+    assert main(["webhook", "remove", "1"]) == 0 and main(["webhook", "list"]) == 0
+    assert "no webhooks" in capsys.readouterr().out
+    assert main(["webhook", "deliveries"]) == 0
