@@ -110,8 +110,14 @@ def test_sightings_query_returns_the_api_decisions(api, held_out_photo):
     with api.client() as c:
         c.post("/v1/recognize", files=photo_file(path))
         rows = c.get("/v1/sightings", params={"source": "api", "limit": 5}).json()["sightings"]
+        answer = rows[0]["answer"]
+        mine = c.get("/v1/sightings", params={"person": answer, "since": "2020-01-01T00:00:00Z"}).json()["sightings"]
+        later = c.get("/v1/sightings", params={"since": "2999-01-01T00:00:00Z"}).json()["sightings"]
+        bad = c.get("/v1/sightings", params={"since": "last tuesday"})
     assert rows and rows[0]["source"] == "api" and rows[0]["place"] == path.name
     assert {"thumbnail", "embedding"}.isdisjoint(rows[0])
+    assert mine and {r["answer"] for r in mine} == {answer} and later == []
+    assert bad.status_code == 422 and error_of(bad) == "invalid_request" and "since" in bad.json()["error"]["message"]
 
 
 def _png(pixels: np.ndarray) -> bytes:
@@ -131,6 +137,9 @@ def test_error_classes_are_json_with_stable_codes(api, lfw_dir):
                        data={"person": "Nobody At All"})
         assert claim.status_code == 404 and error_of(claim) == "person_not_found"
         assert "Nobody At All" in claim.json()["error"]["message"]
+        broken = c.post("/v1/recognize", content=b"--x\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\nabc",
+                        headers={"Content-Type": "multipart/form-data; boundary=x"})  # never closed
+        assert broken.status_code in (400, 422) and error_of(broken) in ("invalid_request", "bad_image")
         assert c.get("/v1/nowhere").status_code == 404 and error_of(c.get("/v1/nowhere")) == "not_found"
         assert error_of(c.put("/v1/recognize")) == "method_not_allowed"
     with api.client("admin") as c:
