@@ -97,6 +97,29 @@ def rtc_configuration(environ: dict[str, str] | None = None, secret: Any = None)
         return {"iceServers": []}, f"{exc}. Using no ICE servers (local network only)."
 
 
+def camera_streamer(key: str, video_frame_callback: Callable, *, translations: dict[str, str],
+                    on_video_ended: Callable[[], None] | None = None):
+    """The browser camera as every camera page sets it up: send and receive, 640×480 asked for,
+    no audio, frames handled off the page's thread (``async_processing``), the ICE servers of
+    :func:`rtc_configuration` (its warning shown first, when there is one). Returns the
+    streamer's context (``ctx.state.playing``)."""
+    from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+    rtc, ice_problem = rtc_configuration()
+    if ice_problem:
+        st.warning(plain(ice_problem), icon=":material/warning:")
+    return webrtc_streamer(
+        key=key,
+        mode=WebRtcMode.SENDRECV,
+        rtc_configuration=rtc,
+        media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False},
+        video_frame_callback=video_frame_callback,
+        on_video_ended=on_video_ended,
+        async_processing=True,
+        translations=translations,
+    )
+
+
 def in_view_line(person: InView) -> str:
     """The "in view" panel's Markdown line for one face on screen: a coloured dot (green: named,
     red: unknown, blue: nobody could be named), the name as plain text, how long in view, and,

@@ -5,13 +5,12 @@ the WebRTC callback is :mod:`dashboard.authenticate_stream`.
 from __future__ import annotations
 
 import streamlit as st
-from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from dashboard.authenticate_stream import AuthenticateStream, make_video_callback
 from dashboard.page import PageContext, enrolled_people, page_preamble
 from dashboard.plain import plain
 from dashboard.resources import get_landmarks
-from dashboard.webcam_support import rtc_configuration
+from dashboard.webcam_support import camera_streamer
 from facerec_core.access import Action
 from facerec_core.api.webhooks import emit_for
 from facerec_core.faces import display_name
@@ -119,21 +118,9 @@ if not page.recognizer.has_model and not enrolled_people(page.recognizer):
             "Enroll people on the Gallery page.", icon=":material/info:")
 stream = get_stream(page.recognizer)
 attempts = bind_verdicts(stream, page)
-rtc, ice_problem = rtc_configuration()
-if ice_problem:
-    st.warning(plain(ice_problem), icon=":material/warning:")
-
 video_col, panel_col = st.columns([3, 2], gap="large")
 with video_col:
-    ctx = webrtc_streamer(
-        key="authenticate",
-        mode=WebRtcMode.SENDRECV,
-        rtc_configuration=rtc,
-        media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False},
-        video_frame_callback=make_video_callback(stream),
-        async_processing=True,
-        translations=TRANSLATIONS,
-    )
+    ctx = camera_streamer("authenticate", make_video_callback(stream), translations=TRANSLATIONS)
     if st.button("New attempt", icon=":material/restart_alt:", disabled=not ctx.state.playing):
         stream.new_attempt()
     st.caption(f"Reasons an attempt is refused: {', '.join(r.value for r in Refusal)}. The verdict, its reason "

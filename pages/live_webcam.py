@@ -6,14 +6,13 @@ WebRTC callbacks that feed it and the ICE configuration are in :mod:`dashboard.w
 from __future__ import annotations
 
 import streamlit as st
-from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from dashboard.auth import TOKEN_KEY, may, principal_now
 from dashboard.page import PageContext, page_preamble
 from dashboard.plain import plain
 from dashboard.resources import get_landmarks, get_settings
-from dashboard.webcam_support import (StreamSession, TrackDecisions, in_view_line, make_ended_callback,
-                                      make_video_callback, recently_seen_lines, rtc_configuration)
+from dashboard.webcam_support import (StreamSession, TrackDecisions, camera_streamer, in_view_line,
+                                      make_ended_callback, make_video_callback, recently_seen_lines)
 from facerec_core.access import REQUIRED_ROLE, Action
 from facerec_core.history.recording import TrackSightings
 from facerec_core.liveness.watch import LivenessWatch
@@ -167,22 +166,10 @@ with st.sidebar:
 live = get_live_processor(recognizer)
 live.update_config(VideoConfig(threshold=float(threshold), min_face_size=int(min_face_size),
                                detect_every=int(detect_every), mirror=bool(mirror), liveness=bool(liveness)))
-rtc, ice_problem = rtc_configuration()
-if ice_problem:
-    st.warning(plain(ice_problem), icon=":material/warning:")
-
 video_col, panel_col = st.columns([3, 2], gap="large")
 with video_col:
-    ctx = webrtc_streamer(
-        key="live-webcam",
-        mode=WebRtcMode.SENDRECV,
-        rtc_configuration=rtc,
-        media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False},
-        video_frame_callback=make_video_callback(live, get_track_decisions(page), get_stream_session(page)),
-        on_video_ended=make_ended_callback(live),
-        async_processing=True,
-        translations=TRANSLATIONS,
-    )
+    ctx = camera_streamer("live-webcam", make_video_callback(live, get_track_decisions(page), get_stream_session(page)),
+                          translations=TRANSLATIONS, on_video_ended=make_ended_callback(live))
     st.caption(CAMERA_HELP)
 
 playing = bool(ctx.state.playing)
