@@ -157,6 +157,17 @@ def chromium_page(extra_args: list[str], viewport: dict[str, int]):
             browser.close()
 
 
+def returned_video_size(component) -> tuple[int, int]:
+    """The width and height of the video the camera component plays back (the annotated stream)."""
+    return tuple(component.locator("video").first.evaluate("v => [v.videoWidth, v.videoHeight]"))
+
+
+def is_requested_640x480(size: tuple[int, int]) -> bool:
+    """The 640×480 the pages ask for, or one of the steps WebRTC's encoder scales it down to when
+    the CPU is busy (3/4, then 1/2: seen as 480×360 under CI load); the 4:3 shape is kept."""
+    return size in {(640, 480), (480, 360), (320, 240)}
+
+
 # ---- accounts and signed-in sessions (issue #16) -----------------------------------------------
 # One account per role, created through the core API in the gallery file of the environment's
 # FACEREC_DATA_DIR (Settings.from_env() when called: after the env fixtures ran).

@@ -15,7 +15,8 @@ from facerec_core.api.store import ApiStore
 from facerec_core.api.webhooks import Webhooks, verify_signature
 from facerec_core.images import load_image
 from tests.api.conftest import Receiver
-from tests.app.conftest import ACCOUNTS, access_services, chromium_page, goto_signed_in, streamlit_server
+from tests.app.conftest import (ACCOUNTS, access_services, chromium_page, goto_signed_in, is_requested_640x480,
+                                returned_video_size, streamlit_server)
 from tests.app.test_webcam_browser import _app_env
 from tests.conftest import lfw_photo
 from tests.support.scenes import background, write_y4m
@@ -127,7 +128,7 @@ def _still_photo_attempt(url, log_file, settings, still_photo_camera, tmp_path) 
         # video: WebRTC's first seconds at a low bitrate can blur the face away ("no face").
         assert any(why in refused for why in ("timed out", "action not seen", "looks flat", "no face",
                                                "face changed")), refused
-        assert component.locator("video").first.evaluate("v => v.videoWidth") == 640
+        assert is_requested_640x480(size := returned_video_size(component)), size
         rates = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
         log.info("Authenticate: video, analysed %s (camera file: %d fps)", rates, FPS)  # the README quotes it
         assert page.locator('[data-testid="stException"]').count() == 0

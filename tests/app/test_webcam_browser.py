@@ -15,7 +15,8 @@ import pytest
 
 from facerec_core.images import load_image
 from tests.support.scenes import background, moving_scene, write_y4m
-from tests.app.conftest import ACCOUNTS, access_services, chromium_page, goto_signed_in, streamlit_server
+from tests.app.conftest import (ACCOUNTS, access_services, chromium_page, goto_signed_in, is_requested_640x480,
+                                returned_video_size, streamlit_server)
 from tests.conftest import lfw_photo
 
 # Held-out photos (past the 12 the test model trained on) of people it knows.
@@ -106,7 +107,7 @@ def test_live_webcam_names_people_in_view(webcam_server, camera_page, tmp_path):
     assert seen == wanted, f"in view: {sorted(seen)}; server log:\n{log_file.read_text()[-2000:]}"
 
     # the video comes back: the page's <video> is playing the annotated stream
-    assert component.locator("video").first.evaluate("v => v.videoWidth") == 640
+    assert is_requested_640x480(size := returned_video_size(component)), size
     assert page.locator('[data-testid="stMetricValue"]').count() >= 2
 
     component.get_by_role("button", name="Stop").click()
