@@ -31,7 +31,7 @@ import threading
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..access.audit import AuditLog, timestamp, utc_now
 from ..access.guard import require
@@ -44,7 +44,7 @@ from .delivery import (DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAM
 from .store import ApiStore
 
 __all__ = ["DELIVERY_HEADER", "EVENTS", "EVENT_HEADER", "SIGNATURE_HEADER", "TIMESTAMP_HEADER", "Webhook", "Webhooks",
-           "emit", "emit_for", "face_events", "sign", "verify_signature"]
+           "emit", "emit_all", "emit_faces", "emit_for", "face_events", "sign", "verify_signature"]
 
 log = logging.getLogger(__name__)
 
@@ -198,29 +198,44 @@ def outbox_store(path: str | Path) -> ApiStore:
 
 def emit(path: str | Path, event: str, data: Mapping[str, Any]) -> int:
     """Queue ``event`` with ``data`` for every live subscription to it in the gallery file
-    ``path``; returns how many deliveries were queued. Never raises: a broken outbox is logged and
-    the caller's work (a recognition, an enrollment) goes on."""
-    if event not in EVENTS:
-        raise ValueError(f"unknown webhook event {event!r}")
+    ``path``; returns how many deliveries were queued (see :func:`emit_all`)."""
+    return emit_all(path, [(event, data)])
+
+
+def emit_all(path: str | Path, events: Sequence[tuple[str, Mapping[str, Any]]]) -> int:
+    """Queue each ``(event, data)`` for every live subscription to it in the gallery file
+    ``path``: one read of the subscriptions and one transaction for them all. Returns how many
+    deliveries were queued. Never raises for the outbox: a broken one is logged and the caller's
+    work (a recognition, an enrollment) goes on."""
+    events = list(events)
+    unknown = [event for event, _ in events if event not in EVENTS]
+    if unknown:
+        raise ValueError(f"unknown webhook event {unknown[0]!r}")
+    if not events:
+        return 0
     try:
         store = outbox_store(path)
         with store.read() as conn:
-            hooks = [r["id"] for r in conn.execute("SELECT id, events FROM webhooks WHERE removed IS NULL")
-                     if event in r["events"].split(",")]
-        if not hooks:
+            hooks = [(r["id"], r["events"].split(","))
+                     for r in conn.execute("SELECT id, events FROM webhooks WHERE removed IS NULL")]
+        now, rows = timestamp(utc_now()), []
+        for event, data in events:
+            wanted = [hook for hook, chosen in hooks if event in chosen]
+            if wanted:
+                body = json.dumps({"event": event, "time": now, "data": dict(data)},
+                                  ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+                rows.extend((hook, event, body, now, time.time()) for hook in wanted)
+        if not rows:
             return 0
-        body = json.dumps({"event": event, "time": timestamp(utc_now()), "data": dict(data)},
-                          ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
         with store.write() as conn:
             conn.executemany("INSERT INTO webhook_outbox(webhook_id, event, body, created, next_attempt) "
-                             "VALUES (?, ?, ?, ?, ?)", [(h, event, body, timestamp(utc_now()), time.time())
-                                                        for h in hooks])
+                             "VALUES (?, ?, ?, ?, ?)", rows)
         dispatcher_for(store)  # this process delivers what it queued (a server, if one runs, may too)
     except (FacerecError, OSError) as exc:
-        log.warning("webhooks: the %s event was not queued (%s)", event, type(exc).__name__)
+        log.warning("webhooks: %d event(s) not queued (%s)", len(events), type(exc).__name__)
         return 0
     wake_dispatchers()
-    return len(hooks)
+    return len(rows)
 
 
 def emit_for(settings: Settings, event: str, data: Mapping[str, Any]) -> int:
@@ -228,6 +243,15 @@ def emit_for(settings: Settings, event: str, data: Mapping[str, Any]) -> int:
     from ..access.store import access_path
 
     return emit(access_path(settings), event, data)
+
+
+def emit_faces(settings: Settings, faces, *, source: str, place: str = "") -> int:
+    """The decisions of ``faces`` (:func:`face_events`) queued together into the gallery file of
+    ``settings``; nothing is opened when no face was identified."""
+    from ..access.store import access_path
+
+    found = face_events(faces, source=source, place=place)
+    return emit_all(access_path(settings), found) if found else 0
 
 
 def face_events(faces, *, source: str, place: str = "") -> list[tuple[str, dict]]:

@@ -39,10 +39,9 @@ def record_sightings(settings: Settings, source: str, faces: Sequence[Face], *, 
     """Record ``faces``' decisions from ``source`` when the settings record that source; returns
     the new sightings' ids (none when off or when the store could not be written). Each decision
     is also a webhook event (``person.recognized`` or ``face.unknown``) whether recorded or not."""
-    from ..api.webhooks import emit_for, face_events
+    from ..api.webhooks import emit_faces
 
-    for event, data in face_events(faces, source=source, place=place):
-        emit_for(settings, event, data)
+    emit_faces(settings, faces, source=source, place=place)
     if source not in settings.sightings or not faces:
         return []
     try:
