@@ -36,7 +36,7 @@ from ..settings import Settings
 from .audit import AuditLog, Clock, timestamp
 from .guard import require
 from .passwords import dummy_hash, hash_password, needs_rehash, password_problem, verify_password
-from .principal import CLI_PREFIX, Principal
+from .principal import API_PREFIX, CLI_PREFIX, Principal
 from .roles import Action, Role
 from .store import AccessStore
 
@@ -73,7 +73,7 @@ def clean_account_name(name: object) -> str:
         if unicodedata.category(c) in _INVISIBLE:
             raise AccountError(f"the account name contains an invisible character U+{ord(c):04X} at position "
                                f"{i + 1}: names must be plain visible text; type it again")
-    for prefix, owner in ((CLI_PREFIX, "the command line"), ("api:", "API keys")):
+    for prefix, owner in ((CLI_PREFIX, "the command line"), (API_PREFIX, "API keys")):
         if account_key(cleaned).startswith(prefix):
             raise AccountError(f"account names may not start with {prefix!r} (reserved for {owner})")
     if cleaned.lower() == "anonymous":

@@ -50,13 +50,15 @@ def cli_access(settings: Settings, action: Action | None = None, *,
         store.close()
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def data_settings(args: argparse.Namespace) -> Settings:
+    """The environment's settings with the command's ``--data-dir`` when given (the access and API
+    commands need nothing else)."""
     return Settings.from_env().replace(data_dir=getattr(args, "data_dir", None))
 
 
 @contextlib.contextmanager
 def _accounts(args: argparse.Namespace) -> Iterator[tuple[Principal, Accounts]]:
-    settings = _settings(args)
+    settings = data_settings(args)
     with cli_access(settings) as (principal, audit):
         yield principal, Accounts(audit.store, audit, settings)
 
@@ -164,7 +166,7 @@ def _write_private(path: Path, data: bytes) -> Path:
 
 
 def cmd_audit_list(args: argparse.Namespace) -> int:
-    with cli_access(_settings(args), Action.VIEW_AUDIT, where="cli audit list") as (principal, audit):
+    with cli_access(data_settings(args), Action.VIEW_AUDIT, where="cli audit list") as (principal, audit):
         try:
             events = audit.events(actor=args.actor, action=args.action, outcome=args.outcome, since=args.since,
                                   until=args.until, limit=args.limit)
@@ -195,7 +197,7 @@ def cmd_audit_list(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    with cli_access(_settings(args), Action.VIEW_AUDIT, where="cli audit verify") as (_, audit):
+    with cli_access(data_settings(args), Action.VIEW_AUDIT, where="cli audit verify") as (_, audit):
         check = audit.verify()
     if check.ok:
         print(f"audit trail intact: {check.rows} rows, head {check.head}")

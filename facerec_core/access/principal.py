@@ -9,6 +9,9 @@ from .roles import Role
 
 CLI_PREFIX = "cli:"
 """Names of CLI principals start with this; account names may not (no one can pose as the CLI)."""
+API_PREFIX = "api:"
+"""Names of API-key principals (``api:<key name>``, :func:`facerec_core.api.keys.api_principal`)
+start with this; account names may not either."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from ..access.commands import cli_access, printable
+from ..access.commands import cli_access, data_settings, printable
 from ..settings import Settings
 from .keys import ApiKeys
 from .store import ApiStore
@@ -23,13 +23,9 @@ from .webhooks import EVENTS, Webhooks
 log = logging.getLogger(__name__)
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env().replace(data_dir=getattr(args, "data_dir", None))
-
-
 @contextlib.contextmanager
 def _api(args: argparse.Namespace) -> Iterator[tuple]:
-    settings = _settings(args)
+    settings = data_settings(args)
     with cli_access(settings) as (principal, audit):
         store = ApiStore.open(settings)
         try:

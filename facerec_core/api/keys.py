@@ -15,19 +15,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import secrets
-from typing import Iterable
 
 from ..access.accounts import account_key, clean_account_name
 from ..access.audit import AuditLog, timestamp, utc_now
 from ..access.guard import require
-from ..access.principal import Principal
+from ..access.principal import API_PREFIX, Principal
 from ..access.roles import Action, Role
 from ..errors import AccountError, ApiError
 from .store import ApiStore
 
 KEY_PREFIX = "frk_"
-API_PREFIX = "api:"
-"""API principals are named ``api:<key name>``; account names may not start with it."""
 HINT_LENGTH = 8
 MAX_RATE = 100_000
 
@@ -140,10 +137,7 @@ class ApiKeys:
                                (key_hash(key),)).fetchone()
         return None if row is None else _key(row)
 
-    def touch(self, keys: Iterable[int]) -> None:
-        """Record that these keys were used now (batched by the caller, not one write per call)."""
-        ids = list(keys)
-        if ids:
-            with self.store.write() as conn:
-                conn.executemany("UPDATE api_keys SET last_used = ? WHERE id = ?",
-                                 [(timestamp(utc_now()), i) for i in ids])
+    def touch(self, key_id: int) -> None:
+        """Record that the key was used now (the service calls this at most once a minute a key)."""
+        with self.store.write() as conn:
+            conn.execute("UPDATE api_keys SET last_used = ? WHERE id = ?", (timestamp(utc_now()), int(key_id)))

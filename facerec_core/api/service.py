@@ -87,7 +87,7 @@ class ApiService:
             if now - self._touched.get(key_id, -TOUCH_EVERY_S) < TOUCH_EVERY_S:
                 return
             self._touched[key_id] = now
-        self.keys.touch([key_id])
+        self.keys.touch(key_id)
 
     def close(self) -> None:
         if self.dispatcher is not None:

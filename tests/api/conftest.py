@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import http.server
-import socket
 import threading
 import time
 from pathlib import Path
@@ -18,15 +17,10 @@ from facerec_core.api.app import create_app
 from facerec_core.api.keys import ApiKeys
 from facerec_core.api.store import ApiStore
 from facerec_core.recognizer import Recognizer
+from tests.app.conftest import free_port
 
 MAX_BODY = 3 * 1024 * 1024
 MAX_PIXELS = 1_000_000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_ready(base: str, timeout: float = 300.0) -> httpx.Response:

@@ -9,7 +9,8 @@ import sys
 import httpx
 
 from facerec_core.cli import main
-from tests.api.conftest import free_port, photo_file, wait_ready
+from tests.api.conftest import photo_file, wait_ready
+from tests.app.conftest import free_port
 
 
 def test_serve_in_its_own_process_with_a_cli_key(trained, held_out_photo, tmp_path, capsys, monkeypatch):
