@@ -185,7 +185,8 @@ def _manifest_problem(manifest: Any) -> str | None:
     return thresholds_problem(manifest["thresholds"])
 
 
-THRESHOLD_KEYS = ("identify", "cohort_weight", "target_far", "verify", "verify_normalised", "verify_cohort_weight")
+THRESHOLD_KEYS = ("identify", "cohort_weight", "target_far", "verify", "verify_normalised", "verify_cohort_weight",
+                  "template_mix", "hub_weight", "hub_size")
 """What training stores in a manifest's ``thresholds`` (:func:`facerec_core.training`)."""
 
 
@@ -196,7 +197,10 @@ def thresholds_problem(thresholds: Any) -> str | None:
     open-set rule off (a threshold of -5 names every stranger): cosines (``verify``) lie in
     [-1, 1]; a score of cosine minus *w* × the cohort mean (``identify`` with *w* =
     ``cohort_weight``, ``verify_normalised`` with ``verify_cohort_weight``) in [-(1 + w), 1 + w];
-    the cohort weights in [0, 1] (the range calibration searches); ``target_far`` is a rate."""
+    the cohort weights in [0, 1] (the range calibration searches); ``target_far`` is a rate. The
+    person rule (:class:`~facerec_core.identity.sources.PersonRule`): ``template_mix`` and
+    ``hub_weight`` in [0, 1], ``hub_size`` in [1, 100]; ``identify``'s range widens by the hub
+    weight too."""
     if not isinstance(thresholds, dict) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in thresholds.values()):
         return "'thresholds' must map names to numbers"
@@ -206,10 +210,11 @@ def thresholds_problem(thresholds: Any) -> str | None:
     if "identify" not in thresholds:
         return "'thresholds' lacks 'identify'"
     bounds = {"cohort_weight": (0.0, 1.0), "verify_cohort_weight": (0.0, 1.0), "target_far": (0.0, 1.0),
-              "verify": (-1.0, 1.0)}
-    for key, weight in (("identify", "cohort_weight"), ("verify_normalised", "verify_cohort_weight")):
-        w = thresholds.get(weight, 0.0)
-        w = w if 0.0 <= w <= 1.0 else 1.0  # an out-of-range weight is reported by its own bound
+              "verify": (-1.0, 1.0), "template_mix": (0.0, 1.0), "hub_weight": (0.0, 1.0),
+              "hub_size": (1, 100)}
+    for key, weights in (("identify", ("cohort_weight", "hub_weight")), ("verify_normalised", ("verify_cohort_weight",))):
+        # an out-of-range weight is reported by its own bound
+        w = sum(v if 0.0 <= v <= 1.0 else 1.0 for v in (thresholds.get(name, 0.0) for name in weights))
         bounds[key] = (-(1.0 + w), 1.0 + w)
     for key, (low, high) in bounds.items():
         if key in thresholds and not low <= thresholds[key] <= high:

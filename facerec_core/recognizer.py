@@ -25,8 +25,8 @@ from .faces import UNKNOWN, Face, add_note, display_name
 from .gallery.background import load_background
 from .gallery.search import GallerySource
 from .history.corrections import CorrectionSource
-from .identity import (MIN_IDENTIFY_DET_SCORE, MIN_IDENTIFY_FACE_SIZE, IdentitySource, ModelSource, Thresholds,
-                       VerifyPreset, decide)
+from .identity import (MIN_IDENTIFY_DET_SCORE, MIN_IDENTIFY_FACE_SIZE, IdentitySource, ModelSource, PersonRule,
+                       Thresholds, VerifyPreset, decide)
 from .identity.corrections import CorrectionSet, apply_corrections
 from .identity.sources import FittedIdentifier
 from .images import ImageInput, LoadedImage, describe, open_image
@@ -136,11 +136,13 @@ class Recognizer:
         self.backbone = backbone
         self.identifier = identifier
         self.manifest = manifest or {}
-        self.thresholds = Thresholds.from_manifest(self.manifest, spec_for(backbone.name), has_model=identifier is not None,
+        self.thresholds = Thresholds.from_manifest(self.manifest, spec_for(backbone.name),
+                                                   has_model=identifier is not None,
                                                    identify=threshold, report=report, few_shot=few_shot,
                                                    min_face_size=min_identify_size,
                                                    min_det_score=min_identify_score)
-        self.model = None if identifier is None else ModelSource(identifier)
+        self.model = None if identifier is None else ModelSource(
+            identifier, PersonRule.from_thresholds(self.manifest.get("thresholds")))
         self.gallery = gallery
         self.corrections = corrections
         self.threads = self.settings.threads if threads is None else threads
@@ -171,14 +173,15 @@ class Recognizer:
                                 max_side=settings.max_detect_side)
         backbone = load_backbone(settings.backbone, settings, device=device)
         # without a trained model, the gallery decides by the backbone's few-shot rule where its
-        # background cohort has been built (`facerec setup`); otherwise by the nearest sample
+        # background cohort has been built (`facerec setup`), otherwise by the nearest sample;
+        # beside a model, by the model's person rule
         rule = spec_for(backbone.name).few_shot if identifier is None else None
         background = None if rule is None else load_background(settings, backbone.name)
         rule = None if background is None else rule
-        recognizer = cls(detector, backbone, identifier, manifest=manifest, settings=settings,
-                         gallery=GallerySource.for_settings(settings, backbone.name, rule=rule, background=background),
-                         report=report, few_shot=rule,
-                         **{"corrections": CorrectionSource(settings, backbone.name), **kwargs})
+        recognizer = cls(detector, backbone, identifier, manifest=manifest, settings=settings, report=report,
+                         few_shot=rule, **{"corrections": CorrectionSource(settings, backbone.name), **kwargs})
+        recognizer.gallery = GallerySource.for_settings(settings, backbone.name, rule=rule, background=background,
+                                                        model=recognizer.model)
         recognizer.model_problem = problem
         return recognizer
 

@@ -23,8 +23,8 @@ from .errors import FacerecError
 from .evaluate import (ORIGINAL_DESIGN, closed_set_metrics, open_set_metrics, per_person_report,
                        roc_curve_points, verification_10fold, verification_10fold_normalized)
 from .gallery.store import GalleryStore
-from .identity import (ModelSource, NearestNeighborIdentifier, SVMIdentifier, calibrate_open_set, cohort_means,
-                       open_set_scores)
+from .identity import (ModelSource, NearestNeighborIdentifier, PersonRule, SVMIdentifier, calibrate_open_set,
+                       cohort_means, open_set_scores)
 from .lfw import LFWDataset, image_path, name_variants, read_pairs, read_people, scan_lfw
 from .settings import Settings
 from .versions import save_version
@@ -163,11 +163,13 @@ def most_confused(y_true, y_pred, n: int = 15) -> list[dict]:
 
 
 def evaluate_open_set(clf, X_gallery, y_gallery, X_known, y_known, X_unknown, unknown_names,
-                      threshold: float, cohort_weight: float, gallery_paths=None) -> dict:
+                      threshold: float, cohort_weight: float, gallery_paths=None,
+                      rule: PersonRule | None = None) -> dict:
     """Open-set identification: the held-out photos of known people against photos of people who
-    are in no gallery. Reports rank-1, DIR at FAR 1% and 0.1%, the curve, how the calibrated
-    threshold fares on these probes, the strangers that score closest, and gallery "hubs"."""
-    model = ModelSource(clf)
+    are in no gallery, scored by ``rule`` (default: the nearest photo). Reports rank-1, DIR at FAR
+    1% and 0.1%, the curve, how the calibrated threshold fares on these probes, the strangers that
+    score closest, and gallery "hubs"."""
+    model = ModelSource(clf, rule)
     known = model.search(X_known, top_k=3)
     unknown = model.search(X_unknown, top_k=3)
     known_scores = open_set_scores([c.score for c in known], [c.cohort for c in known], cohort_weight)
@@ -322,6 +324,7 @@ def _fit(settings, config, dataset, merged, kept, emb, X, y, paths_kept, *, on_s
     _stage(on_stage, "calibrating the open-set threshold", should_stop=should_stop)
     calibration = calibrate_open_set(X[idx_train], y[idx_train], far=config.target_far)
     threshold, cohort_weight = calibration["threshold"], calibration["cohort_weight"]
+    rule = PersonRule.from_thresholds(calibration)
 
     open_set = {**calibration, "merged_names": merged}
     if config.open_set:
@@ -338,7 +341,8 @@ def _fit(settings, config, dataset, merged, kept, emb, X, y, paths_kept, *, on_s
             open_set.update(evaluate_open_set(clf, X[idx_train], y[idx_train], X[idx_test], y[idx_test],
                                               unknown.embeddings[unknown.usable],
                                               [n for n, ok in zip(singles, unknown.usable) if ok],
-                                              threshold, cohort_weight, gallery_paths=paths_kept[idx_train]))
+                                              threshold, cohort_weight, gallery_paths=paths_kept[idx_train],
+                                              rule=rule))
 
     verification = None
     if config.verification and settings.lfw_protocol_dir_resolved is not None:
@@ -371,7 +375,8 @@ def _fit(settings, config, dataset, merged, kept, emb, X, y, paths_kept, *, on_s
         "open_set": open_set,
         "verification": verification,
     }
-    thresholds = {"identify": threshold, "cohort_weight": cohort_weight, "target_far": config.target_far}
+    thresholds = {"identify": threshold, "cohort_weight": cohort_weight, "target_far": config.target_far,
+                  **dataclasses.asdict(rule)}
     if verification:
         thresholds["verify"] = verification["threshold"]
         if "cohort_normalised" in verification:

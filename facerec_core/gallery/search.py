@@ -32,7 +32,7 @@ import numpy as np
 from ..backbones.specs import FewShotRule
 from ..errors import FacerecError
 from ..identity.kernel import COHORT_SIZE, per_person_max, similarities, top_matches
-from ..identity.sources import Candidate
+from ..identity.sources import Candidate, ModelSource
 from ..settings import Settings
 from .records import GalleryMatrix
 from .store import FROM_SETTINGS, GalleryStore, gallery_path
@@ -55,6 +55,8 @@ class GallerySource:
         person_cohort_weight: with ``background``, each person's similarity is lowered by this
             share of their mean template's mean cosine to its ``cohort_size`` nearest rows.
         cohort_size: background rows averaged for a cohort.
+        template_mix: with ``template``, the template cosine's share of a person's similarity
+            (the rest is the nearest sample's cosine).
     """
 
     RETRY_SECONDS = 30
@@ -62,9 +64,10 @@ class GallerySource:
     def __init__(self, store: GalleryStore | str | os.PathLike, backbone: str, *,
                  key_file: str | os.PathLike | None | object = FROM_SETTINGS, template: bool = False,
                  background: np.ndarray | None = None, person_cohort_weight: float = 0.0,
-                 cohort_size: int = COHORT_SIZE) -> None:
+                 cohort_size: int = COHORT_SIZE, template_mix: float = 0.5) -> None:
         self._key_file = key_file
         self.template = bool(template)
+        self.template_mix = float(template_mix)
         self.background = None if background is None else np.ascontiguousarray(background, dtype=np.float32)
         self.person_cohort_weight = float(person_cohort_weight) if self.background is not None else 0.0
         self.cohort_size = int(cohort_size)
@@ -79,12 +82,20 @@ class GallerySource:
 
     @classmethod
     def for_settings(cls, settings: Settings, backbone: str | None = None, *, rule: FewShotRule | None = None,
-                     background: np.ndarray | None = None) -> "GallerySource":
+                     background: np.ndarray | None = None, model: ModelSource | None = None) -> "GallerySource":
         """The gallery of ``settings`` (opened lazily, never created here); with a few-shot
-        ``rule`` and its ``background`` cohort, searched by that rule."""
-        options = {} if rule is None or background is None else {
-            "template": True, "background": background, "person_cohort_weight": rule.person_cohort_weight,
-            "cohort_size": rule.cohort_size}
+        ``rule`` and its ``background`` cohort, searched by that rule. Beside a trained ``model``
+        whose :class:`~facerec_core.identity.sources.PersonRule` mixes templates or discounts hubs,
+        the gallery's people are scored the same way (their hubs are the model's people), so that
+        both sources' candidates lie on one scale."""
+        options: dict = {}
+        if model is not None and not model.rule.plain:
+            options = {"template": model.rule.template_mix > 0, "template_mix": model.rule.template_mix,
+                       "background": model.templates, "person_cohort_weight": model.rule.hub_weight,
+                       "cohort_size": model.rule.hub_size}
+        elif rule is not None and background is not None:
+            options = {"template": True, "background": background, "person_cohort_weight": rule.person_cohort_weight,
+                       "cohort_size": rule.cohort_size}
         return cls(gallery_path(settings), backbone or settings.backbone, key_file=settings.gallery_key_file,
                    **options)
 
@@ -148,7 +159,8 @@ class GallerySource:
         if self.template or self.person_cohort_weight:
             templates, person_cohorts = self._mean_templates(m)
             if self.template:
-                person = 0.5 * (person + similarities(X, templates))
+                mix = np.float32(self.template_mix)
+                person = (1 - mix) * person + mix * similarities(X, templates)
             if person_cohorts is not None:
                 person = person - np.float32(self.person_cohort_weight) * person_cohorts
         return person, m.names

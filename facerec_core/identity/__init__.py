@@ -13,7 +13,7 @@ This package knows neither SQLite nor the Recognizer; the gallery is a source de
 """
 from .decide import MIN_IDENTIFY_DET_SCORE, MIN_IDENTIFY_FACE_SIZE, Thresholds, VerifyPreset, decide
 from .kernel import COHORT_SIZE, cohort_means, open_set_scores
-from .sources import Candidate, IdentitySource, ModelSource
+from .sources import Candidate, IdentitySource, ModelSource, PersonRule
 
 # scikit-learn takes ~0.8 s to import: the trained identifiers and their calibration come on first use
 _LAZY = {"calibrate_open_set": "calibration", "calibrate_threshold": "calibration",
@@ -30,5 +30,6 @@ def __getattr__(name: str):
 
 
 __all__ = ["COHORT_SIZE", "Candidate", "IdentitySource", "MIN_IDENTIFY_DET_SCORE", "MIN_IDENTIFY_FACE_SIZE",
-           "ModelSource", "NearestNeighborIdentifier", "SVMIdentifier", "Thresholds", "VerifyPreset", "calibrate_open_set",
+           "ModelSource", "NearestNeighborIdentifier",
+           "PersonRule", "SVMIdentifier", "Thresholds", "VerifyPreset", "calibrate_open_set",
            "calibrate_threshold", "cohort_means", "decide", "leave_one_out_scores", "open_set_scores"]

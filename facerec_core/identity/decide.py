@@ -1,8 +1,9 @@
 """One decision for every face: quality gates, then the open-set rule over all sources' candidates.
 
 A face is named only when its **score** reaches the threshold, otherwise it is ``"unknown"``.
-The score is the cosine between the face and the nearest stored sample of the chosen person,
-minus ``cohort_weight`` × the face's mean cosine to its runner-up people in the trained model
+The score is the chosen person's similarity as its source reports it (the cosine to their nearest
+stored sample, or a rule built on it: the trained model's :class:`~.sources.PersonRule`, the
+gallery's few-shot rule), minus ``cohort_weight`` × the face's mean cosine to its runner-up people
 (a stranger who resembles everybody is discounted); every source's candidates are put on that
 one scale and the best named candidate wins. Faces too small or too unclear to identify are
 answered ``"unknown"`` with a note instead of a guess.
@@ -18,7 +19,7 @@ from ..backbones.specs import BackboneSpec, FewShotRule
 from ..errors import FacerecError
 from ..faces import UNKNOWN, Face, Match, display_name
 from .kernel import open_set_scores
-from .sources import Candidate, IdentitySource
+from .sources import Candidate, IdentitySource, PersonRule
 
 MIN_IDENTIFY_FACE_SIZE = 40.0
 """Faces whose shorter side is smaller (pixels) are not identified; enrollment refuses them too."""
@@ -32,19 +33,34 @@ PLAIN_SCALE = ("the cosine similarity of the two faces' embeddings, from -1 to 1
                "photos of different people mostly score below 0.3")
 
 
-def identify_scale(cohort_weight: float, few_shot: FewShotRule | None = None) -> str:
-    """What an identification score is, for people (the rule in use)."""
+def _model_person(person: PersonRule) -> str:
+    if person.template_mix:
+        text = (f"{1 - person.template_mix:.2f} × the cosine similarity (-1 to 1) to the best-matching person's "
+                f"closest photo + {person.template_mix:.2f} × the cosine to their average face")
+    else:
+        text = "the cosine similarity (-1 to 1) between the face and the best-matching person's closest photo"
+    if person.hub_weight:
+        others = "other person" if person.hub_size == 1 else f"{person.hub_size} most similar other people"
+        text += (f", minus {person.hub_weight:.2f} × how close their average face comes to the {others} (a person "
+                 "who resembles others attracts strangers)")
+    return text
+
+
+def identify_scale(cohort_weight: float, few_shot: FewShotRule | None = None,
+                   person: PersonRule | None = None) -> str:
+    """What an identification score is, for people (the rule in use; ``person``: the trained
+    model's person rule)."""
     if few_shot is not None:
         return ("the mean of two cosine similarities (-1 to 1), the face's to the person's closest photo and to "
                 f"their average face, minus {few_shot.person_cohort_weight:.2f} × the person's average face's mean "
                 f"similarity to the {few_shot.cohort_size} most similar of a crowd of strangers, minus "
                 f"{few_shot.cohort_weight:.2f} × the face's own mean similarity to its {few_shot.cohort_size} most "
                 "similar strangers (a face or a person who resembles everybody is discounted)")
+    text = _model_person(person or PersonRule())
     if not cohort_weight:
-        return "the cosine similarity (-1 to 1) between the face and the best-matching person's closest photo"
-    return ("the cosine similarity (-1 to 1) between the face and the best-matching person's closest photo, minus "
-            f"{cohort_weight:.2f} × the face's mean similarity to the 20 next most similar people (a face that "
-            "resembles everybody is discounted)")
+        return text
+    return (f"{text}, minus {cohort_weight:.2f} × the face's mean similarity to the 20 next most similar people (a "
+            "face that resembles everybody is discounted)")
 
 
 def normalised_scale(weight: float) -> str:
@@ -188,7 +204,8 @@ class Thresholds:
         return cls(identify=value, cohort_weight=cohort_weight, verify=presets[0].threshold,
                    verify_cohort_weight=verify_weight, source=source, verify_presets=presets, claim_presets=claims,
                    verify_scale=normalised_scale(verify_weight) if verify_weight else PLAIN_SCALE,
-                   identify_scale=identify_scale(cohort_weight, few_shot),
+                   identify_scale=identify_scale(cohort_weight, few_shot,
+                                                 PersonRule.from_thresholds(stored) if has_model else None),
                    small_face_margin=None if few_shot is None else few_shot.small_face_margin,
                    **gates)
 

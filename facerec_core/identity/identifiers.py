@@ -16,7 +16,7 @@ from sklearn.model_selection import ParameterGrid, StratifiedKFold
 from sklearn.preprocessing import LabelEncoder
 from sklearn.svm import SVC
 
-from .kernel import per_person_max, similarities
+from .kernel import per_person_max, similarities, unit_means
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,10 @@ class _GalleryMixin:
         """``(n, n_classes)``: each probe's cosine to the nearest stored embedding of each class."""
         return per_person_max(similarities(X, self.gallery_), self._starts)
 
+    def class_templates(self) -> np.ndarray:
+        """``(n_classes, d)``: each class's unit mean stored embedding (its template)."""
+        return unit_means(self.gallery_, self._starts)
+
 
 class NearestNeighborIdentifier(_GalleryMixin, ClassifierMixin, BaseEstimator):
     """Cosine nearest neighbour: a probe is the person whose stored embeddings are closest.
@@ -77,8 +81,7 @@ class NearestNeighborIdentifier(_GalleryMixin, ClassifierMixin, BaseEstimator):
         self.encoder_ = LabelEncoder().fit(y)
         self.classes_ = self.encoder_.classes_
         self._store_gallery(X, self.encoder_.transform(y))
-        sums = np.add.reduceat(self.gallery_, self._starts, axis=0)
-        self.centroids_ = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+        self.centroids_ = self.class_templates()
         return self
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:

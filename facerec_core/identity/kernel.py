@@ -67,6 +67,26 @@ def cohort_means(person_sims: np.ndarray, k: int = COHORT_SIZE) -> np.ndarray:
     return top[:, :-1].mean(axis=1)  # all but the best
 
 
+def unit_means(samples: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Each person's unit mean embedding (their *template*), samples grouped as in :func:`per_person_max`."""
+    sums = np.add.reduceat(np.asarray(samples, np.float32), starts, axis=0)
+    return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+
+
+def hub_means(templates: np.ndarray, others: np.ndarray, k: int, *, exclude_self: bool = False) -> np.ndarray:
+    """Each template's mean cosine to its ``k`` nearest rows of ``others`` (with ``exclude_self``,
+    ``others`` is ``templates`` and a row is not its own neighbour). A person whose face lies close
+    to many others (a *hub*) attracts strangers; the open-set rule discounts them by this."""
+    available = len(others) - int(exclude_self)
+    if available < 1 or len(templates) == 0:
+        return np.zeros(len(templates), np.float32)
+    sims = similarities(templates, others)
+    if exclude_self:
+        np.fill_diagonal(sims, -1.0)
+    k = min(max(int(k), 1), available)
+    return -np.partition(-sims, k - 1, axis=1)[:, :k].mean(axis=1)
+
+
 def open_set_scores(best, cohort, cohort_weight: float) -> np.ndarray:
     """The score compared with the threshold: cosine to the chosen person, minus
     ``cohort_weight`` × the probe's mean cosine to its runner-up people (float32)."""

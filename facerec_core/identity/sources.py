@@ -7,12 +7,12 @@ with the raw cosine behind it (:class:`Candidate`). It does not apply a threshol
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
 from ..faces import Match
-from .kernel import cohort_means, top_matches
+from .kernel import cohort_means, hub_means, similarities, top_matches
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,8 +21,9 @@ class Candidate:
 
     Attributes:
         name: the person this source would name.
-        score: the probe's cosine to that person's nearest stored sample.
-        matches: the source's top-k people by cosine, best first.
+        score: the probe's similarity to that person: the cosine to their nearest stored sample,
+            or the source's rule built on it (:class:`PersonRule`, the few-shot gallery rule).
+        matches: the source's top-k people by that similarity, best first.
         cohort: the probe's mean cosine to the source's runner-up people (its background
             cohort), for sources that hold one (the trained model); ``None`` otherwise.
     """
@@ -53,17 +54,72 @@ class FittedIdentifier(Protocol):
 
     def class_similarities(self, X: np.ndarray) -> np.ndarray: ...
 
+    def class_templates(self) -> np.ndarray: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class PersonRule:
+    """How a trained model scores a probe against a person, as calibrated with it
+    (:func:`~facerec_core.identity.calibration.calibrate_open_set`, stored in the manifest).
+
+    A person's similarity is ``(1 − template_mix) ×`` the cosine to their nearest photo ``+
+    template_mix ×`` the cosine to their mean embedding (template), ``− hub_weight ×`` the
+    template's mean cosine to the ``hub_size`` nearest other people's templates: a person who
+    looks like many others (a *hub*) attracts strangers. The defaults are the nearest photo alone
+    (models trained before this rule).
+    """
+
+    template_mix: float = 0.0
+    hub_weight: float = 0.0
+    hub_size: int = 5
+
+    @classmethod
+    def from_thresholds(cls, thresholds: Mapping[str, Any] | None) -> "PersonRule":
+        """The rule a manifest's ``thresholds`` store (the defaults where they store none)."""
+        t = thresholds or {}
+        return cls(float(t.get("template_mix", 0.0)), float(t.get("hub_weight", 0.0)), int(t.get("hub_size", 5)))
+
+    @property
+    def plain(self) -> bool:
+        """Whether this is the nearest photo's cosine alone."""
+        return not self.template_mix and not self.hub_weight
+
 
 class ModelSource:
     """The trained identifier as an identity source.
 
     The person named is the identifier's prediction (for the SVM not always the nearest person);
-    its score is the cosine to that person's nearest training embedding, and the cohort is the
-    probe's mean cosine to its runner-up people among the model's classes.
+    its score is that person's similarity by ``rule`` (:class:`PersonRule`: by default the cosine
+    to their nearest training embedding), and the cohort is the probe's mean cosine to its
+    runner-up people among the model's classes (nearest photos).
     """
 
-    def __init__(self, identifier: FittedIdentifier) -> None:
+    def __init__(self, identifier: FittedIdentifier, rule: PersonRule | None = None) -> None:
         self.identifier = identifier
+        self.rule = rule or PersonRule()
+        self._templates: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def templates(self) -> np.ndarray:
+        """Each class's unit mean training embedding, in ``classes_`` order."""
+        return self._person_terms()[0]
+
+    def _person_terms(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._templates is None:
+            templates = self.identifier.class_templates()
+            hubs = hub_means(templates, templates, self.rule.hub_size, exclude_self=True)
+            self._templates = (templates, hubs)
+        return self._templates
+
+    def person_similarities(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(rule similarities, nearest-photo cosines)``, each ``(n, n_classes)``."""
+        nearest = self.identifier.class_similarities(X)
+        if self.rule.plain:
+            return nearest, nearest
+        templates, hubs = self._person_terms()
+        mix = np.float32(self.rule.template_mix)
+        person = (1 - mix) * nearest + mix * similarities(X, templates) - np.float32(self.rule.hub_weight) * hubs
+        return person, nearest
 
     @property
     def people(self) -> list[str]:
@@ -73,10 +129,10 @@ class ModelSource:
         X = np.atleast_2d(np.asarray(X, dtype=np.float32))
         if len(X) == 0:
             return []
-        sims = self.identifier.class_similarities(X)
+        sims, nearest = self.person_similarities(X)
         chosen = self.identifier.predict(X)
         chosen_idx = self.identifier.encoder_.transform(chosen)
-        cohort = cohort_means(sims)
+        cohort = cohort_means(nearest)
         matches = top_matches(sims, self.identifier.classes_, top_k)
         return [Candidate(str(chosen[i]), float(sims[i, chosen_idx[i]]), matches[i], float(cohort[i]))
                 for i in range(len(X))]
