@@ -296,13 +296,13 @@ def decide(faces: list[Face], sources: Sequence[IdentitySource], thresholds: Thr
             face.reason = f"score {score:.3f} ≥ threshold {thr:.3f}"
             if matches[0] is not chosen:
                 # the identifier's choice (nearest photo and the person's average face, or the
-                # SVM) is not the single nearest photo: say so rather than contradict the list
-                face.reason += (f" (chosen by the model; {display_name(matches[0].name)}'s nearest photo scores "
+                # SVM) is not the top match: say so rather than contradict the list
+                face.reason += (f" (chosen by the model; the top match, {display_name(matches[0].name)}, scores "
                                 f"{matches[0].score:.3f})")
             matches = [chosen] + [m for m in matches if m is not chosen]
         elif matches[0].score >= thr:
             face.identity, face.confidence = matches[0].name, matches[0].score
-            face.reason = (f"score {matches[0].score:.3f} ≥ threshold {thr:.3f} (nearest photo; the model's "
+            face.reason = (f"score {matches[0].score:.3f} ≥ threshold {thr:.3f} (best match; the model's "
                            f"choice {display_name(scored[0][0].name)} scored {scored[0][1]:.3f})")
         else:
             face.identity, face.confidence = UNKNOWN, matches[0].score
