@@ -22,9 +22,11 @@ class Match:
     """One candidate identity for a face.
 
     ``score`` is on the scale the face's decision uses (after :func:`facerec_core.identity.decide`:
-    the cosine to the person's nearest stored photo minus the face's cohort discount), so a face's
+    the face's similarity to the person minus the face's cohort discount), so a face's
     ``confidence`` and its matches can be compared with each other and with the threshold;
-    ``cosine`` is the plain cosine behind it (``None`` where it is the score itself)."""
+    ``cosine`` is the cosine behind it: the cosine to the person's nearest stored photo, or the
+    similarity of a rule that mixes in the person's average face (the few-shot gallery rule)
+    (``None`` where it is the score itself)."""
 
     name: str
     score: float

@@ -239,12 +239,16 @@ def _on_scale(candidates: Sequence[Candidate], cohort: float, weight: float) -> 
     """Every source's matches on the decision scale (cosine − weight × cohort), one per name,
     best first; each source's chosen person is among them even when its top-k left it out (an
     SVM may choose someone who is not the nearest)."""
-    best: dict[str, Match] = {}
+    best: dict[str, tuple[float, float]] = {}  # name: (similarity, plain cosine)
     for c in candidates:
-        for name, cosine in [(m.name, m.score) for m in c.matches] + [(c.name, c.score)]:
-            if name not in best or cosine > best[name].cosine:
-                best[name] = Match(name, float(open_set_scores(cosine, cohort, weight)), float(cosine))
-    return sorted(best.values(), key=lambda m: -m.score)
+        # a source's match may carry the plain cosine behind its similarity (the model's person
+        # rule): that is what corrections compare with a rejected look-alike's cosine
+        for name, sim, plain in [(m.name, m.score, m.cosine) for m in c.matches] + [(c.name, c.score, None)]:
+            if name not in best or sim > best[name][0]:
+                best[name] = (sim, sim if plain is None else plain)
+    matches = [Match(name, float(open_set_scores(sim, cohort, weight)), float(cosine))
+               for name, (sim, cosine) in best.items()]
+    return sorted(matches, key=lambda m: -m.score)
 
 
 def decide(faces: list[Face], sources: Sequence[IdentitySource], thresholds: Thresholds, *,

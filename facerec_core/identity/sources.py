@@ -98,6 +98,7 @@ class ModelSource:
         self.identifier = identifier
         self.rule = rule or PersonRule()
         self._templates: tuple[np.ndarray, np.ndarray] | None = None
+        self._column: dict[str, int] | None = None
 
     @property
     def templates(self) -> np.ndarray:
@@ -110,6 +111,11 @@ class ModelSource:
             hubs = hub_means(templates, templates, self.rule.hub_size, exclude_self=True)
             self._templates = (templates, hubs)
         return self._templates
+
+    def _columns(self) -> dict[str, int]:
+        if self._column is None:
+            self._column = {str(c): j for j, c in enumerate(self.identifier.classes_)}
+        return self._column
 
     def person_similarities(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(rule similarities, nearest-photo cosines)``, each ``(n, n_classes)``."""
@@ -134,6 +140,10 @@ class ModelSource:
         chosen_idx = self.identifier.encoder_.transform(chosen)
         cohort = cohort_means(nearest)
         matches = top_matches(sims, self.identifier.classes_, top_k)
+        if not self.rule.plain:  # each match keeps the plain cosine behind its similarity
+            column = self._columns()
+            matches = [[dataclasses.replace(m, cosine=float(nearest[i, column[m.name]])) for m in row]
+                       for i, row in enumerate(matches)]
         return [Candidate(str(chosen[i]), float(sims[i, chosen_idx[i]]), matches[i], float(cohort[i]))
                 for i in range(len(X))]
 

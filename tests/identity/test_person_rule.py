@@ -119,3 +119,18 @@ def test_the_gallery_beside_the_model_scores_on_the_model_scale(calibrated, lfw_
     got = gallery.search(probe[None], 1)[0]
     assert got.name == name and got.score == pytest.approx(expected, abs=1e-4)
     store.close()
+
+
+def test_matches_keep_the_plain_cosine_that_corrections_compare(calibrated, lfw_sets):
+    from facerec_core.faces import Face
+    from facerec_core.identity import Thresholds, decide
+
+    clf, _ = calibrated
+    _, (Xh, _), _, _ = lfw_sets
+    model = ModelSource(clf, PersonRule(template_mix=0.5, hub_weight=0.4, hub_size=3))
+    face = decide([Face(box=(0, 0, 100, 100), det_score=0.99, embedding=Xh[0])], [model],
+                  Thresholds(identify=0.2, cohort_weight=0.5))[0]
+    nearest = clf.class_similarities(Xh[:1])[0]
+    for m in face.matches:
+        assert m.cosine == pytest.approx(float(nearest[list(clf.classes_).index(m.name)]), abs=1e-5)
+        assert m.score < m.cosine  # the rule's similarity, less the cohort, is on the decision scale
