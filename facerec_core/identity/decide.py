@@ -34,15 +34,16 @@ PLAIN_SCALE = ("the cosine similarity of the two faces' embeddings, from -1 to 1
 
 
 def _model_person(person: PersonRule) -> str:
+    """A trained model's person similarity, for people."""
     if person.template_mix:
         text = (f"{1 - person.template_mix:.2f} × the cosine similarity (-1 to 1) to the best-matching person's "
                 f"closest photo + {person.template_mix:.2f} × the cosine to their average face")
     else:
         text = "the cosine similarity (-1 to 1) between the face and the best-matching person's closest photo"
     if person.hub_weight:
-        others = "other person" if person.hub_size == 1 else f"{person.hub_size} most similar other people"
-        text += (f", minus {person.hub_weight:.2f} × how close their average face comes to the {others} (a person "
-                 "who resembles others attracts strangers)")
+        others = ("the cosine of their average face to the most similar other person's" if person.hub_size == 1 else
+                  f"the mean cosine of their average face to the {person.hub_size} most similar other people's")
+        text += f", minus {person.hub_weight:.2f} × {others} (a person who resembles others attracts strangers)"
     return text
 
 
