@@ -31,7 +31,7 @@ import numpy as np
 
 from ..backbones.specs import FewShotRule
 from ..errors import FacerecError
-from ..identity.kernel import COHORT_SIZE, per_person_max, similarities, top_matches
+from ..identity.kernel import COHORT_SIZE, per_person_max, similarities, top_matches, top_means
 from ..identity.sources import Candidate, ModelSource
 from ..settings import Settings
 from .records import GalleryMatrix
@@ -183,9 +183,7 @@ class GallerySource:
         X = np.atleast_2d(np.asarray(X, dtype=np.float32))
         if X.shape[1] != self.background.shape[1]:
             return None
-        sims = similarities(X, self.background)
-        k = min(self.cohort_size, sims.shape[1])
-        return -np.partition(-sims, k - 1, axis=1)[:, :k].mean(axis=1)
+        return top_means(similarities(X, self.background), self.cohort_size)
 
     def search(self, X: np.ndarray, top_k: int = 3) -> list[Candidate]:
         """Per probe row, the nearest person with the cosine to their nearest sample and the

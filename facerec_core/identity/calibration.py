@@ -17,7 +17,7 @@ from sklearn.preprocessing import LabelEncoder
 
 from ..evaluate import open_set_metrics, threshold_at_far
 from .identifiers import NearestNeighborIdentifier
-from .kernel import cohort_means, hub_means, open_set_scores, per_person_max, similarities
+from .kernel import cohort_means, open_set_scores, per_person_max, similarities, top_means
 
 COHORT_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 TEMPLATE_MIXES = (0.0, 0.5)
@@ -72,16 +72,15 @@ def leave_one_out_scores(X: np.ndarray, y, hub_sizes=HUB_SIZES) -> dict[str, np.
                 out["known_correct"].append((choice == own)[keep])
     loo = {k: np.concatenate(v) for k, v in out.items()}
     between = similarities(templates, templates)
-    np.fill_diagonal(between, -1.0)
+    np.fill_diagonal(between, -1.0)  # a person is not their own neighbour
     for size in hub_sizes:
-        loo[f"known_hub_{size}"] = hub_means(templates, templates, size, exclude_self=True)[loo["known_choice"]]
+        loo[f"known_hub_{size}"] = top_means(between, min(size, len(templates) - 1))[loo["known_choice"]]
         hubs = []
         for start in range(0, len(loo["unknown_choice"]), 2048):
             part = slice(start, start + 2048)
             neighbours = between[loo["unknown_choice"][part]]
             neighbours[np.arange(len(neighbours)), loo["unknown_own"][part]] = -1.0  # the stranger is gone
-            k = min(size, max(len(templates) - 2, 1))
-            hubs.append(-np.partition(-neighbours, k - 1, axis=1)[:, :k].mean(axis=1))
+            hubs.append(top_means(neighbours, min(size, len(templates) - 2)))
         loo[f"unknown_hub_{size}"] = np.concatenate(hubs) if hubs else np.zeros(0, np.float32)
     return loo
 

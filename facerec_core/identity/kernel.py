@@ -67,6 +67,12 @@ def cohort_means(person_sims: np.ndarray, k: int = COHORT_SIZE) -> np.ndarray:
     return top[:, :-1].mean(axis=1)  # all but the best
 
 
+def top_means(sims: np.ndarray, k: int) -> np.ndarray:
+    """Each row's mean of its ``k`` largest values (``k`` at least 1, at most the row's length)."""
+    k = min(max(int(k), 1), sims.shape[1])
+    return -np.partition(-sims, k - 1, axis=1)[:, :k].mean(axis=1)
+
+
 def unit_means(samples: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Each person's unit mean embedding (their *template*), samples grouped as in :func:`per_person_max`."""
     sums = np.add.reduceat(np.asarray(samples, np.float32), starts, axis=0)
@@ -83,8 +89,7 @@ def hub_means(templates: np.ndarray, others: np.ndarray, k: int, *, exclude_self
     sims = similarities(templates, others)
     if exclude_self:
         np.fill_diagonal(sims, -1.0)
-    k = min(max(int(k), 1), available)
-    return -np.partition(-sims, k - 1, axis=1)[:, :k].mean(axis=1)
+    return top_means(sims, min(int(k), available))
 
 
 def open_set_scores(best, cohort, cohort_weight: float) -> np.ndarray:
