@@ -32,17 +32,29 @@ from facerec_core.lfw import scan_lfw  # noqa: E402
 from facerec_core.secure_files import private_dir  # noqa: E402
 from facerec_core.settings import Settings  # noqa: E402
 
-SHIPPED = spec_for("facenet").few_shot
-RULES = [
-    fs.Rule(fs.BEFORE, fixed_threshold=spec_for("facenet").identify_threshold),
-    fs.Rule("gallery only: + template", template=True),
-    fs.Rule("gallery only: template + probe's background cohort (w 0.5, 20)", template=True, background=True,
-            cohort_weight=0.5),
-    fs.Rule.shipped(fs.SHIPPED, SHIPPED),
-    fs.Rule.shipped("gallery only: few-shot rule, faces under 40 px refused", SHIPPED, small_face_margin=None),
-    fs.Rule("trained model + gallery: nearest sample (before)", cohort_weight=0.5, model=True),
-    fs.Rule("trained model + gallery: template", template=True, cohort_weight=0.5, model=True),
-]
+
+
+def rules_for(backbone: str) -> list[fs.Rule]:
+    """The decision rules compared for ``backbone``: before, the steps of the few-shot rule, the
+    backbone's own few-shot rule (with and without identifying small faces), a trained model."""
+    spec = spec_for(backbone)
+    rules = [
+        fs.Rule(fs.BEFORE, fixed_threshold=spec.identify_threshold),
+        fs.Rule("gallery only: + template", template=True),
+        fs.Rule("gallery only: template + probe's background cohort (w 0.5, 20)", template=True, background=True,
+                cohort_weight=0.5),
+    ]
+    if spec.few_shot is not None:
+        rules.append(fs.Rule.shipped(fs.SHIPPED, spec.few_shot))
+        if spec.few_shot.small_face_margin is not None:
+            rules.append(fs.Rule.shipped("gallery only: few-shot rule, faces under 40 px refused", spec.few_shot,
+                                         small_face_margin=None))
+    return rules + [
+        fs.Rule("trained model + gallery: nearest sample (before)", cohort_weight=0.5, model=True),
+        fs.Rule("trained model + gallery: template", template=True, cohort_weight=0.5, model=True),
+    ]
+
+
 SIZE_TARGETS = (30.0, 60.0)
 
 
@@ -111,7 +123,7 @@ def main(argv=None) -> int:
         "max_single": args.max_single, "max_people": args.max_people, "backbone": settings.backbone,
         "size_targets_px": list(SIZE_TARGETS), "size_copies": len(copies), "embedding_seconds": log_seconds,
         "description": fs.__doc__}, "ours": {}, "peer": None}
-    for rule in RULES:
+    for rule in rules_for(settings.backbone):
         results["ours"][rule.name] = fs.evaluate_rule(split, records, rule, settings.backbone, background=bg,
                                                       model=model, extra=extra)
     if not args.no_peer:

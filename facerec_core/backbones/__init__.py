@@ -6,6 +6,8 @@
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from ..errors import FacerecError
@@ -24,26 +26,36 @@ def available_backbones() -> dict[str, str]:
 
 
 class ConcatBackbone(Backbone):
-    """Concatenation of several backbones' unit embeddings, scaled back to unit length."""
+    """Concatenation of several backbones' unit embeddings, each scaled by the square root of its
+    weight, so that the cosine of two concatenations is the weighted mean of the parts' cosines."""
 
-    def __init__(self, parts: list[Backbone], name: str) -> None:
+    def __init__(self, parts: list[Backbone], name: str, weights: Sequence[float] = ()) -> None:
         self.parts = parts
         self.name = name
         self.embedding_size = sum(p.embedding_size for p in parts)
+        # the same suffix as the spec's cache key (equal shares, the default, add none)
+        self._key_suffix = f"-w{'-'.join(f'{w:g}' for w in weights)}" if weights else ""
+        self.weights = list(weights) or [1.0 / len(parts)] * len(parts)
+        if len(self.weights) != len(parts) or min(self.weights) <= 0 or abs(sum(self.weights) - 1) > 1e-6:
+            raise FacerecError(f"{name}: part weights {self.weights} must be positive, one per part, and sum to 1")
+        self._scales = [float(np.sqrt(w)) for w in self.weights]
 
     @property
     def cache_key(self) -> str:
-        return "+".join(p.cache_key for p in self.parts)
+        return "+".join(p.cache_key for p in self.parts) + self._key_suffix
+
+    def _join(self, columns: Sequence[np.ndarray]) -> np.ndarray:
+        return l2_normalize(np.concatenate([c * s for c, s in zip(columns, self._scales)], axis=1))
 
     def embed(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
-        return l2_normalize(np.concatenate([p.embed(image, faces) for p in self.parts], axis=1))
+        return self._join([p.embed(image, faces) for p in self.parts])
 
     def embed_many(self, items):
         per_part = [p.embed_many(items) for p in self.parts]
-        return [l2_normalize(np.concatenate(cols, axis=1)) for cols in zip(*per_part)]
+        return [self._join(cols) for cols in zip(*per_part)]
 
     def describe(self) -> dict:
-        return {**super().describe(), "parts": [p.describe() for p in self.parts]}
+        return {**super().describe(), "parts": [p.describe() for p in self.parts], "part_weights": self.weights}
 
 
 def load_backbone(name: str, settings: Settings | None = None, *, device: str | None = None,
@@ -67,8 +79,8 @@ def load_backbone(name: str, settings: Settings | None = None, *, device: str | 
 def _build(spec: BackboneSpec, settings: Settings, dev: str, prec: str, flip: bool | None) -> Backbone:
     name = spec.name
     if spec.parts:
-        return ConcatBackbone([load_backbone(p, settings, device=dev, flip=flip, precision=prec) for p in spec.parts],
-                              name)
+        return ConcatBackbone([load_backbone(p, settings, device=dev, flip=f, precision=prec)
+                               for p, f in zip(spec.parts, spec.part_flip_options(flip))], name, spec.part_weights)
     if name == "facenet":
         from .facenet import load_facenet
         return load_facenet(settings.models_dir, device=dev, flip=spec.resolve_flip(flip), precision=prec,

@@ -121,6 +121,29 @@ def test_combined(faces):
     _check_embeddings(load_backbone("facenet+dlib", Settings.from_env(), device="cpu"), faces, 256, margin=0.1)
 
 
+def test_weighted_fusion(faces):
+    """The weighted fusion's cosine is the weighted mean of its parts' cosines (FaceNet 0.2, dlib
+    0.8, both mirror-averaged)."""
+    fusion = load_backbone("facenet+dlib-weighted", Settings.from_env(), device="cpu")
+    embs = _check_embeddings(fusion, faces, 256, margin=0.1)
+    assert [p.flip for p in fusion.parts] == [True, True]
+    assert fusion.cache_key.endswith("+dlib-resnet-flip-w0.2-0.8")
+    parts = [np.concatenate([p.embed(img, f) for img, f in faces]) for p in fusion.parts]
+    expected = 0.2 * parts[0] @ parts[0].T + 0.8 * parts[1] @ parts[1].T
+    np.testing.assert_allclose(embs @ embs.T, expected, atol=1e-5)
+
+
+def test_concatenation_weights_are_checked():
+    from types import SimpleNamespace
+
+    from facerec_core.backbones import ConcatBackbone
+
+    parts = [SimpleNamespace(embedding_size=128)] * 2
+    for weights in ((0.5, 0.6), (1.0, 0.0), (1.0,)):
+        with pytest.raises(FacerecError, match="sum to 1"):
+            ConcatBackbone(parts, "x", weights)
+
+
 def test_unknown_backbone():
     with pytest.raises(FacerecError, match="unknown backbone"):
         load_backbone("resnet9000", Settings.from_env())
@@ -194,10 +217,13 @@ def test_specs_give_the_embedding_cache_keys_byte_for_byte():
     assert key("dlib-resnet", None, "int8") == key("dlib-resnet", False, "fp32") == "dlib-resnet"
     assert key("dlib-resnet", True, "fp32") == "dlib-resnet-flip"
     assert key("facenet+dlib", None, "int8") == "facenet-m32s-flip-int8+dlib-resnet"
+    assert key("facenet+dlib-weighted", None, "int8") == "facenet-m32s-flip-int8+dlib-resnet-flip-w0.2-0.8"
+    assert key("facenet+dlib-weighted", False, "fp32") == "facenet-m32s+dlib-resnet-w0.2-0.8"
     fallback = float_precision("cpu")  # no int8 calibration for the 512-d releases
     assert key("facenet-vggface2", None, "int8") == "facenet-vggface2-m0-flip" + ("" if fallback == "fp32" else f"-{fallback}")
     assert key("facenet-casia", False, "fp32") == "facenet-casia-m0"
     assert {s.name: s.dimension for s in SPECS.values()} == {"facenet": 128, "dlib-resnet": 128, "facenet+dlib": 256,
+                                                             "facenet+dlib-weighted": 256,
                                                              "facenet-vggface2": 512, "facenet-casia": 512}
     assert (spec_for("facenet").verify_threshold, spec_for("facenet").identify_threshold) == (0.41, 0.63)
     assert spec_for("dlib-resnet").identify_threshold == 0.90

@@ -100,6 +100,11 @@ def test_thresholds_from_a_manifest_or_the_backbone_defaults():
     assert [(p.name, p.threshold, p.far) for p in t.verify_presets] == [("default", 0.90, None)]
     assert Thresholds.from_manifest(None, spec_for("dlib-resnet"), has_model=False).identify == 0.90
     assert Thresholds.from_manifest(manifest, spec, has_model=True, identify=0.7).identify == 0.7
+    fusion = spec_for("facenet+dlib-weighted")  # its own measured gallery, verify and few-shot thresholds
+    t = Thresholds.from_manifest(None, fusion, has_model=False)
+    assert (t.identify, t.verify_presets[0].threshold) == (0.90, 0.806)
+    t = Thresholds.from_manifest(None, fusion, has_model=False, few_shot=fusion.few_shot)
+    assert (t.identify, t.cohort_weight, t.small_face_margin) == (0.23, 0.6, None)
 
 
 def test_kernel_per_person_max_top_k_and_cohort():
