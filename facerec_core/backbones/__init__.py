@@ -33,12 +33,12 @@ class ConcatBackbone(Backbone):
         self.parts = parts
         self.name = name
         self.embedding_size = sum(p.embedding_size for p in parts)
-        # the same suffix as the spec's cache key (equal shares, the default, add none)
-        self._key_suffix = f"-w{'-'.join(f'{w:g}' for w in weights)}" if weights else ""
         self.weights = list(weights) or [1.0 / len(parts)] * len(parts)
         if len(self.weights) != len(parts) or min(self.weights) <= 0 or abs(sum(self.weights) - 1) > 1e-6:
             raise FacerecError(f"{name}: part weights {self.weights} must be positive, one per part, and sum to 1")
         self._scales = [float(np.sqrt(w)) for w in self.weights]
+        # the same suffix as the spec's cache key (equal shares, the default, add none)
+        self._key_suffix = f"-w{'-'.join(f'{w:g}' for w in weights)}" if weights else ""
 
     @property
     def cache_key(self) -> str:
