@@ -139,6 +139,14 @@ class BackboneSpec:
         return key
 
 
+def _presets(rows: dict[str, tuple[float, float, float, float]], impostor_pairs: int, genuine_pairs: int) -> dict:
+    """Preset records (``BackboneSpec.verify_presets`` / ``claim_presets``) from
+    ``{preset: (target_far, threshold, far, tar)}`` measured over the same pairs."""
+    return {name: {"target_far": target, "threshold": threshold, "far": far, "tar": tar,
+                   "impostor_pairs": impostor_pairs, "genuine_pairs": genuine_pairs}
+            for name, (target, threshold, far, tar) in rows.items()}
+
+
 # Thresholds measured on LFW by bench/accuracy.py: verify = the mean of View-2's 10 fold thresholds;
 # gallery (facenet) = the 1% false-accept point of strangers against a simulated gallery of 30 LFW
 # people with 3 samples each (cached embeddings of 8,191 LFW images; 98% of the enrolled people's
@@ -151,22 +159,10 @@ class BackboneSpec:
 # 4th-highest pair); TAR over their 8,101 same-person pairs. Claim presets: the 439 people with more
 # than 3 of those photos enrolled from 3; 1,114 genuine and 1,878,920 impostor claims. (An earlier
 # fp32 run over 2,048 of the images gave 0.520 / 0.371 / 0.255 and claims 0.541 / 0.414 / 0.304.)
-_FACENET_VERIFY = {
-    "strict": {"target_far": 0.001, "threshold": 0.5170, "far": 0.001, "tar": 0.966671,
-                 "impostor_pairs": 29640749, "genuine_pairs": 8101},
-    "balanced": {"target_far": 0.01, "threshold": 0.3718, "far": 0.01, "tar": 0.994075,
-                 "impostor_pairs": 29640749, "genuine_pairs": 8101},
-    "lenient": {"target_far": 0.05, "threshold": 0.2560, "far": 0.05, "tar": 0.998148,
-                 "impostor_pairs": 29640749, "genuine_pairs": 8101},
-}
-_FACENET_CLAIMS = {
-    "strict": {"target_far": 0.001, "threshold": 0.5464, "far": 0.0009995, "tar": 0.993716,
-                 "impostor_pairs": 1878920, "genuine_pairs": 1114},
-    "balanced": {"target_far": 0.01, "threshold": 0.4108, "far": 0.01, "tar": 0.997307,
-                 "impostor_pairs": 1878920, "genuine_pairs": 1114},
-    "lenient": {"target_far": 0.05, "threshold": 0.2992, "far": 0.05, "tar": 0.998205,
-                 "impostor_pairs": 1878920, "genuine_pairs": 1114},
-}
+_FACENET_VERIFY = _presets({"strict": (0.001, 0.5170, 0.001, 0.966671), "balanced": (0.01, 0.3718, 0.01, 0.994075),
+                            "lenient": (0.05, 0.2560, 0.05, 0.998148)}, impostor_pairs=29640749, genuine_pairs=8101)
+_FACENET_CLAIMS = _presets({"strict": (0.001, 0.5464, 0.0009995, 0.993716), "balanced": (0.01, 0.4108, 0.01, 0.997307),
+                            "lenient": (0.05, 0.2992, 0.05, 0.998205)}, impostor_pairs=1878920, genuine_pairs=1114)
 # Few-shot gallery rule (facenet): chosen with `bench/fewshot.py`'s protocol on seeds 1, 2 and 4 (about
 # 300 people enrolled from k = 1, 3, 5 photos; 3,500 stranger photos per seed) over template mixing,
 # cohort weights 0.4-0.7 / 0-0.4, cohort sizes 10-40, a runner-up margin, within-class whitening and
@@ -195,22 +191,10 @@ _FUSION_FEW_SHOT = FewShotRule(threshold=0.23, cohort_weight=0.6, person_cohort_
                                small_face_margin=0.01)
 # Its verification and claim presets: `python bench/verify_presets.py --backbone facenet+dlib-weighted`,
 # the same images, pairs and claims as FaceNet's; thresholds rounded up to 4 decimals.
-_FUSION_VERIFY = {
-    "strict": {"target_far": 0.001, "threshold": 0.8364, "far": 0.001, "tar": 0.979385,
-               "impostor_pairs": 29640749, "genuine_pairs": 8101},
-    "balanced": {"target_far": 0.01, "threshold": 0.7937, "far": 0.01, "tar": 0.995926,
-                 "impostor_pairs": 29640749, "genuine_pairs": 8101},
-    "lenient": {"target_far": 0.05, "threshold": 0.7564, "far": 0.05, "tar": 0.998889,
-                "impostor_pairs": 29640749, "genuine_pairs": 8101},
-}
-_FUSION_CLAIMS = {
-    "strict": {"target_far": 0.001, "threshold": 0.8448, "far": 0.0009995, "tar": 0.995512,
-               "impostor_pairs": 1878920, "genuine_pairs": 1114},
-    "balanced": {"target_far": 0.01, "threshold": 0.8057, "far": 0.01, "tar": 0.999102,
-                 "impostor_pairs": 1878920, "genuine_pairs": 1114},
-    "lenient": {"target_far": 0.05, "threshold": 0.7702, "far": 0.05, "tar": 0.999102,
-                "impostor_pairs": 1878920, "genuine_pairs": 1114},
-}
+_FUSION_VERIFY = _presets({"strict": (0.001, 0.8364, 0.001, 0.979385), "balanced": (0.01, 0.7937, 0.01, 0.995926),
+                           "lenient": (0.05, 0.7564, 0.05, 0.998889)}, impostor_pairs=29640749, genuine_pairs=8101)
+_FUSION_CLAIMS = _presets({"strict": (0.001, 0.8448, 0.0009995, 0.995512), "balanced": (0.01, 0.8057, 0.01, 0.999102),
+                           "lenient": (0.05, 0.7702, 0.05, 0.999102)}, impostor_pairs=1878920, genuine_pairs=1114)
 _PRESETS_MEASURED_ON = "every pair of its 7,701 images, plain cosine (bench/verify_presets.py)"
 _CLAIMS_MEASURED_ON = "LFW View-2 images, 439 people enrolled from 3 photos, best cosine (bench/verify_presets.py)"
 SPECS: dict[str, BackboneSpec] = {s.name: s for s in (
