@@ -14,7 +14,7 @@ from ..errors import FacerecError
 from ..faces import Face
 from ..settings import Settings, resolve_device, resolve_precision
 from .base import Backbone, l2_normalize
-from .specs import SPECS, BackboneSpec, spec_for
+from .specs import SPECS, BackboneSpec, spec_for, weights_key
 
 BACKBONES: dict[str, str] = {name: spec.description for name, spec in SPECS.items()}
 """Backbone names with a one-line description (from :data:`~.specs.SPECS`)."""
@@ -37,8 +37,7 @@ class ConcatBackbone(Backbone):
         if len(self.weights) != len(parts) or min(self.weights) <= 0 or abs(sum(self.weights) - 1) > 1e-6:
             raise FacerecError(f"{name}: part weights {self.weights} must be positive, one per part, and sum to 1")
         self._scales = [float(np.sqrt(w)) for w in self.weights]
-        # the same suffix as the spec's cache key (equal shares, the default, add none)
-        self._key_suffix = f"-w{'-'.join(f'{w:g}' for w in weights)}" if weights else ""
+        self._key_suffix = weights_key(weights)
 
     @property
     def cache_key(self) -> str:

@@ -18,6 +18,12 @@ def margin_key(margin: float) -> str:
     return f"m{margin:g}s" if margin else "m0"
 
 
+def weights_key(weights) -> str:
+    """What a concatenation's part weights add to its cache key (equal shares, the default, add
+    nothing)."""
+    return f"-w{'-'.join(f'{w:g}' for w in weights)}" if weights else ""
+
+
 def precision_suffix(precision: str) -> str:
     """What a precision adds to a cache key (fp32, the reference, adds nothing)."""
     return "" if precision == "fp32" else f"-{precision}"
@@ -129,7 +135,7 @@ class BackboneSpec:
         if self.parts:
             key = "+".join(spec_for(p).cache_key(flip=f, precision=precision, device=device)
                            for p, f in zip(self.parts, self.part_flip_options(flip)))
-            return key + (f"-w{'-'.join(f'{w:g}' for w in self.part_weights)}" if self.part_weights else "")
+            return key + weights_key(self.part_weights)
         key = self.name
         if self.margin is not None:
             key += f"-{margin_key(self.margin)}"
