@@ -335,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--threads", type=int, help="torch threads per request (default: FACEREC_THREADS or automatic)")
 
     def common(sp, data=False):
-        sp.add_argument("--backbone", help="embedding model (default: FACEREC_BACKBONE or facenet)")
+        sp.add_argument("--backbone", help="embedding model (default: FACEREC_BACKBONE or facenet+dlib-w15)")
         compute_opts(sp)
         sp.add_argument("--artifacts-dir", type=Path, help="trained model folder")
         sp.add_argument("--models-dir", type=Path, help="backbone weights folder")
@@ -355,8 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--seed", type=int, default=42)
             sp.add_argument("--no-verification", action="store_true", help="skip LFW View-2")
 
-    sp = sub.add_parser("setup", help="download and convert the default FaceNet weights and build the background "
-                                      "cohort from LFW (once)")
+    sp = sub.add_parser("setup", help="download and convert the FaceNet weights (part of the default backbone) and "
+                                      "build the background cohort from LFW (once)")
     sp.add_argument("--models-dir", type=Path)
     sp.add_argument("--h5", type=Path, help="use this facenet_keras.h5 instead of downloading")
     sp.add_argument("--force", action="store_true", help="convert and build again")
@@ -401,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def gallery_opts(sp, models=False):
         sp.add_argument("--data-dir", type=Path, help="folder of the gallery (default: FACEREC_DATA_DIR)")
-        sp.add_argument("--backbone", help="embedding model (default: FACEREC_BACKBONE or facenet)")
+        sp.add_argument("--backbone", help="embedding model (default: FACEREC_BACKBONE or facenet+dlib-w15)")
         if models:
             compute_opts(sp)
             sp.add_argument("--models-dir", type=Path, help="backbone weights folder")

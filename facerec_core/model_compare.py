@@ -11,7 +11,8 @@ TRAINING_DATA_CAVEAT = (
     "Trained and measured on LFW (Labeled Faces in the Wild): mostly public figures (politicians, "
     "actors, athletes) in press photos, most of them men and lighter-skinned adults, few children or "
     "older people. Expect more mistakes on everyday photos and on under-represented groups than these "
-    "figures say; the FaceNet backbone's own training data (MS-Celeb-1M) shares identities with LFW.")
+    "figures say; FaceNet's own training data (MS-Celeb-1M, part of the default backbone) shares "
+    "identities with LFW.")
 
 NOT_MEASURED = "not measured"
 

@@ -62,7 +62,7 @@ class Settings:
     """Embedding cache (FACEREC_CACHE_DIR)."""
     data_dir: Path = PROJECT_ROOT / "data"
     """User data such as the enrolled gallery (FACEREC_DATA_DIR)."""
-    backbone: str = "facenet"
+    backbone: str = "facenet+dlib-w15"
     """Embedding model name, see :func:`facerec_core.backbones.available_backbones` (FACEREC_BACKBONE)."""
     device: str = "auto"
     """``cpu``, ``cuda`` or ``auto`` (FACEREC_DEVICE)."""

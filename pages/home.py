@@ -96,8 +96,8 @@ def _needs(action: Action) -> str:
 job = get_training_job()
 st.markdown(
     "Offline face recognition: every face in a photo is **detected** (MTCNN), **embedded** "
-    "(a FaceNet-style network turns it into a vector) and **identified** against the people the "
-    "model was trained on, or called *unknown* when it is not close enough to anyone. "
+    "(by default FaceNet and dlib's networks together turn it into a vector) and **identified** "
+    "against the people the model was trained on, or called *unknown* when it is not close enough to anyone. "
     "Nothing leaves this machine.")
 
 # ---- the model --------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ def cli_env(trained, monkeypatch):
     monkeypatch.setenv("FACEREC_CACHE_DIR", str(settings.cache_dir))
     monkeypatch.setenv("FACEREC_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("FACEREC_DEVICE", "cpu")
+    monkeypatch.setenv("FACEREC_BACKBONE", settings.backbone)
     return settings
 
 

@@ -22,6 +22,7 @@ from tests.access.conftest import PASSWORD, FakeClock, tamper, unit_vectors
 def data_dir(tmp_path, monkeypatch):
     path = tmp_path / "data"
     monkeypatch.setenv("FACEREC_DATA_DIR", str(path))
+    monkeypatch.setenv("FACEREC_BACKBONE", "facenet")  # the samples these tests enroll
     return path
 
 

@@ -51,7 +51,8 @@ def test_recognize_names_a_known_person_as_predict_does(api, held_out_photo, mon
     assert faces[0]["identity"] == name.replace("_", " ") or faces[0]["identity"] == name
     assert raw.json()["faces"] == faces
     for var, value in (("FACEREC_ARTIFACTS_DIR", api.settings.artifacts_dir), ("FACEREC_DATA_DIR", api.settings.data_dir),
-                       ("FACEREC_CACHE_DIR", api.settings.cache_dir), ("FACEREC_DEVICE", "cpu")):
+                       ("FACEREC_CACHE_DIR", api.settings.cache_dir), ("FACEREC_DEVICE", "cpu"),
+                       ("FACEREC_BACKBONE", api.settings.backbone)):
         monkeypatch.setenv(var, str(value))
     capsys.readouterr()
     assert main(["predict", "-q", str(path)]) == 0

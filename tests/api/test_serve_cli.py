@@ -25,7 +25,7 @@ def test_serve_in_its_own_process_with_a_cli_key(trained, held_out_photo, tmp_pa
     assert "Door 1" in listed and "operator" in listed and key not in listed and key[:8] in listed
     port = free_port()
     env = {**os.environ, "FACEREC_ARTIFACTS_DIR": str(settings.artifacts_dir), "FACEREC_CACHE_DIR": str(settings.cache_dir),
-           "FACEREC_DEVICE": "cpu"}
+           "FACEREC_DEVICE": "cpu", "FACEREC_BACKBONE": settings.backbone}
     server = subprocess.Popen([sys.executable, "-m", "facerec_core", "serve", "--port", str(port), "--data-dir", str(data),
                                "--workers", "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -23,7 +23,7 @@ from dashboard.plain import WORD_JOINER
 from facerec_core.settings import Settings
 
 SETTINGS_ENV = ("FACEREC_LFW_DIR", "FACEREC_LFW_PROTOCOL_DIR", "FACEREC_ARTIFACTS_DIR", "FACEREC_CACHE_DIR",
-                "FACEREC_DATA_DIR", "FACEREC_MODELS_DIR", "FACEREC_DEVICE")
+                "FACEREC_DATA_DIR", "FACEREC_MODELS_DIR", "FACEREC_DEVICE", "FACEREC_BACKBONE")
 
 
 def shown(markdown: str) -> str:
@@ -36,7 +36,7 @@ def settings_env(settings: Settings, *, with_lfw: bool = True) -> dict[str, str]
     """FACEREC_* variables that make ``Settings.from_env()`` in the app equal to ``settings``."""
     env = {"FACEREC_ARTIFACTS_DIR": str(settings.artifacts_dir), "FACEREC_CACHE_DIR": str(settings.cache_dir),
            "FACEREC_DATA_DIR": str(settings.data_dir), "FACEREC_MODELS_DIR": str(settings.models_dir),
-           "FACEREC_DEVICE": settings.device}
+           "FACEREC_DEVICE": settings.device, "FACEREC_BACKBONE": settings.backbone}
     if with_lfw and settings.lfw_dir is not None:
         env["FACEREC_LFW_DIR"] = str(settings.lfw_dir)
         protocol = settings.lfw_protocol_dir_resolved

@@ -47,7 +47,7 @@ def _app_env(settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACEREC_")}
     env.update(FACEREC_ARTIFACTS_DIR=str(settings.artifacts_dir), FACEREC_CACHE_DIR=str(settings.cache_dir),
                FACEREC_DATA_DIR=str(settings.data_dir), FACEREC_MODELS_DIR=str(settings.models_dir),
-               FACEREC_DEVICE=settings.device, FACEREC_LFW_DIR=str(settings.lfw_dir))
+               FACEREC_DEVICE=settings.device, FACEREC_LFW_DIR=str(settings.lfw_dir), FACEREC_BACKBONE=settings.backbone)
     return env
 
 

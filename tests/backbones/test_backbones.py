@@ -121,15 +121,16 @@ def test_combined(faces):
     _check_embeddings(load_backbone("facenet+dlib", Settings.from_env(), device="cpu"), faces, 256, margin=0.1)
 
 
-def test_weighted_fusion(faces):
-    """The weighted fusion's cosine is the weighted mean of its parts' cosines (FaceNet 0.2, dlib
-    0.8, both mirror-averaged)."""
-    fusion = load_backbone("facenet+dlib-weighted", Settings.from_env(), device="cpu")
+@pytest.mark.parametrize("name, weights", [("facenet+dlib-w15", (0.15, 0.85)), ("facenet+dlib-weighted", (0.2, 0.8))])
+def test_weighted_fusion(faces, name, weights):
+    """A weighted fusion's cosine is the weighted mean of its parts' cosines (FaceNet and dlib,
+    both mirror-averaged; the default weighs them 0.15 and 0.85)."""
+    fusion = load_backbone(name, Settings.from_env(), device="cpu")
     embs = _check_embeddings(fusion, faces, 256, margin=0.1)
     assert [p.flip for p in fusion.parts] == [True, True]
-    assert fusion.cache_key.endswith("+dlib-resnet-flip-w0.2-0.8")
+    assert fusion.cache_key.endswith(f"+dlib-resnet-flip-w{weights[0]:g}-{weights[1]:g}")
     parts = [np.concatenate([p.embed(img, f) for img, f in faces]) for p in fusion.parts]
-    expected = 0.2 * parts[0] @ parts[0].T + 0.8 * parts[1] @ parts[1].T
+    expected = weights[0] * parts[0] @ parts[0].T + weights[1] * parts[1] @ parts[1].T
     np.testing.assert_allclose(embs @ embs.T, expected, atol=1e-5)
 
 
@@ -219,11 +220,12 @@ def test_specs_give_the_embedding_cache_keys_byte_for_byte():
     assert key("facenet+dlib", None, "int8") == "facenet-m32s-flip-int8+dlib-resnet"
     assert key("facenet+dlib-weighted", None, "int8") == "facenet-m32s-flip-int8+dlib-resnet-flip-w0.2-0.8"
     assert key("facenet+dlib-weighted", False, "fp32") == "facenet-m32s+dlib-resnet-w0.2-0.8"
+    assert key("facenet+dlib-w15", None, "int8") == "facenet-m32s-flip-int8+dlib-resnet-flip-w0.15-0.85"
     fallback = float_precision("cpu")  # no int8 calibration for the 512-d releases
     assert key("facenet-vggface2", None, "int8") == "facenet-vggface2-m0-flip" + ("" if fallback == "fp32" else f"-{fallback}")
     assert key("facenet-casia", False, "fp32") == "facenet-casia-m0"
     assert {s.name: s.dimension for s in SPECS.values()} == {"facenet": 128, "dlib-resnet": 128, "facenet+dlib": 256,
-                                                             "facenet+dlib-weighted": 256,
+                                                             "facenet+dlib-weighted": 256, "facenet+dlib-w15": 256,
                                                              "facenet-vggface2": 512, "facenet-casia": 512}
     assert (spec_for("facenet").verify_threshold, spec_for("facenet").identify_threshold) == (0.41, 0.63)
     assert spec_for("dlib-resnet").identify_threshold == 0.90

@@ -15,6 +15,7 @@ from facerec_core.gallery import GalleryStore, enroll
 from facerec_core.gallery.background import background_path, build_background, load_background
 from facerec_core.identity.decide import FEW_SHOT
 from facerec_core.recognizer import Recognizer
+from facerec_core.settings import Settings
 from tests.conftest import lfw_photo
 from tests.gallery.conftest import ENROLL_PHOTOS, NEWCOMERS, PROBE_PHOTO
 
@@ -123,7 +124,7 @@ def test_setup_builds_the_background_from_the_people_with_two_or_three_photos(lf
     assert main(["setup", "-q", "--lfw-dir", str(small), "--cache-dir", str(tmp_path / "cache")]) == 0
     assert "background cohort built" in capsys.readouterr().out
     settings = base_settings_for(tmp_path / "cache")
-    rows = load_background(settings, "facenet")
+    rows = load_background(settings, Settings().backbone)  # setup builds the default backbone's
     expected = sum(len(people[n]) for n in chosen[:-1])
     assert rows is not None and expected - 3 <= len(rows) <= expected  # a photo without a face is left out
     assert main(["setup", "-q", "--cache-dir", str(tmp_path / "cache")]) == 0
@@ -134,8 +135,6 @@ def test_setup_builds_the_background_from_the_people_with_two_or_three_photos(lf
 
 
 def base_settings_for(cache_dir):
-    from facerec_core.settings import Settings
-
     return Settings.from_env().replace(cache_dir=cache_dir, backbone="facenet", device="cpu")
 
 
@@ -147,7 +146,8 @@ def test_predict_names_enrolled_people_without_a_model(background_settings, lfw_
     from facerec_core.cli import main
 
     for key, value in {"FACEREC_CACHE_DIR": background_settings.cache_dir, "FACEREC_DATA_DIR": tmp_path / "data",
-                       "FACEREC_ARTIFACTS_DIR": tmp_path / "no-model", "FACEREC_WORKERS": "1"}.items():
+                       "FACEREC_ARTIFACTS_DIR": tmp_path / "no-model", "FACEREC_WORKERS": "1",
+                       "FACEREC_BACKBONE": background_settings.backbone}.items():
         monkeypatch.setenv(key, str(value))
     name = "Jean_Chretien"
     photos = [str(lfw_photo(lfw_dir, name, i)) for i in ENROLL_PHOTOS[name]]

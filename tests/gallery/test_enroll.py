@@ -107,6 +107,7 @@ def test_cli_enroll_people_forget_export_import(gallery_settings, lfw_dir, tmp_p
     data = tmp_path / "cli-data"
     monkeypatch.setenv("FACEREC_ARTIFACTS_DIR", str(gallery_settings.artifacts_dir))
     monkeypatch.setenv("FACEREC_DEVICE", "cpu")
+    monkeypatch.setenv("FACEREC_BACKBONE", gallery_settings.backbone)
     common = ["--data-dir", str(data)]
     photos = [str(lfw_photo(lfw_dir, "Vicente_Fox", i)) for i in (1, 3)]
     assert main(["enroll", "Vicente Fox", *photos, str(tmp_path / "missing.jpg"), "--notes", "cli", *common]) == 0

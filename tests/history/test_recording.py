@@ -21,7 +21,8 @@ def cli_env(trained, monkeypatch, tmp_path):
     settings, _ = trained
     settings = settings.replace(data_dir=tmp_path / "data")
     for key, value in (("FACEREC_ARTIFACTS_DIR", settings.artifacts_dir), ("FACEREC_CACHE_DIR", settings.cache_dir),
-                       ("FACEREC_DATA_DIR", settings.data_dir), ("FACEREC_DEVICE", "cpu")):
+                       ("FACEREC_DATA_DIR", settings.data_dir), ("FACEREC_DEVICE", "cpu"),
+                       ("FACEREC_BACKBONE", settings.backbone)):
         monkeypatch.setenv(key, str(value))
     return settings
 

@@ -151,7 +151,7 @@ def test_cli_predict_on_damaged_artifacts_exits_2_with_one_line(damaged, trained
     settings, _ = trained
     _, photo = held_out_photo
     code = main(["predict", str(photo), "--artifacts-dir", str(directory), "--models-dir", str(settings.models_dir),
-                 "--device", "cpu"])
+                 "--device", "cpu", "--backbone", settings.backbone])
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("error: ") and expected in err

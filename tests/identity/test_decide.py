@@ -9,6 +9,7 @@ from facerec_core.faces import UNKNOWN, Face, Match
 from facerec_core.identity import Candidate, IdentitySource, Thresholds, decide
 from facerec_core.identity.decide import CALIBRATED
 from facerec_core.identity.kernel import GEMV_PROBES, cohort_means, per_person_max, similarities, top_matches
+from facerec_core.settings import Settings
 
 
 class FixedSource:
@@ -105,6 +106,12 @@ def test_thresholds_from_a_manifest_or_the_backbone_defaults():
     assert (t.identify, t.verify) == (0.90, fusion.verify_presets["strict"]["threshold"])
     t = Thresholds.from_manifest(None, fusion, has_model=False, few_shot=fusion.few_shot)
     assert (t.identify, t.cohort_weight, t.small_face_margin) == (0.23, 0.6, 0.01)
+    default = spec_for(Settings().backbone)  # the default fusion: its own measured thresholds too
+    assert default.name == "facenet+dlib-w15"
+    t = Thresholds.from_manifest(None, default, has_model=False)
+    assert (t.identify, t.verify) == (0.91, 0.8577)
+    t = Thresholds.from_manifest(None, default, has_model=False, few_shot=default.few_shot)
+    assert (t.identify, t.cohort_weight, t.small_face_margin) == (0.23, 0.6, default.few_shot.small_face_margin)
 
 
 def test_kernel_per_person_max_top_k_and_cohort():

@@ -139,6 +139,7 @@ def test_the_key_setting_reaches_every_opener(paths, monkeypatch):
     path, key = paths
     monkeypatch.setenv("FACEREC_GALLERY_KEY_FILE", str(key))
     monkeypatch.setenv("FACEREC_DATA_DIR", str(path.parent))
+    monkeypatch.setenv("FACEREC_BACKBONE", "facenet")  # the backbone _fill's samples are of
     settings = Settings.from_env()
     assert settings.gallery_key_file == key
     with GalleryStore.open(settings) as store:
