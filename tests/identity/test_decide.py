@@ -111,7 +111,7 @@ def test_thresholds_from_a_manifest_or_the_backbone_defaults():
     t = Thresholds.from_manifest(None, default, has_model=False)
     assert (t.identify, t.verify) == (0.91, 0.8577)
     t = Thresholds.from_manifest(None, default, has_model=False, few_shot=default.few_shot)
-    assert (t.identify, t.cohort_weight, t.small_face_margin) == (0.23, 0.6, default.few_shot.small_face_margin)
+    assert (t.identify, t.cohort_weight, t.small_face_margin) == (0.23, 0.6, 0.03)
 
 
 def test_kernel_per_person_max_top_k_and_cohort():
