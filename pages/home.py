@@ -169,9 +169,10 @@ elif unreadable:
                icon=":material/warning:")
 else:
     st.info(
-        f"**No trained model yet** (nothing in {code(settings.artifacts_dir)}). Faces can still be detected "
-        "and two photos compared, but nobody can be named until a model is trained on LFW: use the "
-        "training panel below, or run `python -m facerec_core train --lfw-dir PATH` and reload this page.",
+        f"**No trained model yet** (nothing in {code(settings.artifacts_dir)}). Faces can still be detected, "
+        "two photos compared, and the people enrolled on the Gallery page named; a model trained on LFW "
+        "adds its people: use the training panel below, or run `python -m facerec_core train --lfw-dir PATH` "
+        "and reload this page.",
         icon=":material/info:")
 
 st.caption(runtime_summary(settings))
