@@ -257,7 +257,7 @@ def test_a_scikit_learn_refusal_becomes_a_training_error(deployed):
 def _cli_args(settings) -> list[str]:
     return ["--artifacts-dir", str(settings.artifacts_dir), "--lfw-dir", str(settings.lfw_dir),
             "--cache-dir", str(settings.cache_dir), "--models-dir", str(settings.models_dir), "--device", "cpu",
-            "--no-verification", "--max-unknowns", "0"]
+            "--backbone", settings.backbone, "--no-verification", "--max-unknowns", "0"]
 
 
 @pytest.mark.parametrize("command", ["train", "retrain", "evaluate"])
