@@ -335,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--threads", type=int, help="torch threads per request (default: FACEREC_THREADS or automatic)")
 
     def common(sp, data=False):
-        sp.add_argument("--backbone", help="embedding model (default: FACEREC_BACKBONE or facenet+dlib-w15)")
+        sp.add_argument("--backbone", help=f"embedding model (default: FACEREC_BACKBONE or {Settings.backbone})")
         compute_opts(sp)
         sp.add_argument("--artifacts-dir", type=Path, help="trained model folder")
         sp.add_argument("--models-dir", type=Path, help="backbone weights folder")
@@ -401,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def gallery_opts(sp, models=False):
         sp.add_argument("--data-dir", type=Path, help="folder of the gallery (default: FACEREC_DATA_DIR)")
-        sp.add_argument("--backbone", help="embedding model (default: FACEREC_BACKBONE or facenet+dlib-w15)")
+        sp.add_argument("--backbone", help=f"embedding model (default: FACEREC_BACKBONE or {Settings.backbone})")
         if models:
             compute_opts(sp)
             sp.add_argument("--models-dir", type=Path, help="backbone weights folder")
